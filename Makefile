@@ -1,0 +1,34 @@
+# The two commands of the README: `make run` and `make test`. Everything else is their set-up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup kafka lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP) kafka
+
+kafka:
+	bash scripts/fetch-kafka.sh >/dev/null
+
+run: setup
+	$(VENV)/bin/pipai run
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy pipai orchestrator api projections schemas engine
+
+bench: setup
+	$(PY) -m benchmarks.engine
+
+clean:
+	rm -rf $(VENV) .cache .pipai

@@ -1,0 +1,63 @@
+"""The FastAPI application: wiring of the view replica, the command bus and the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.commands import CommandBus
+from api.errors import install_handlers
+from api.keys import KeyStore
+from api.routers import jobs, templates
+from pipai.settings import Settings
+from projections.jobs_view import JobsView
+from projections.runner import ProjectionRunner
+from schemas.codec import default_codec
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        view = JobsView(settings.data_dir / "api" / settings.instance / "jobs-view")
+        runner = ProjectionRunner(settings, view)
+        commands = CommandBus(settings, default_codec())
+        runner.listeners.append(commands.on_applied)
+        app.state.view, app.state.projection, app.state.commands = view, runner, commands
+        app.state.keys = KeyStore(settings.data_dir / "keys.json")
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            commands.close()
+            view.close()
+
+    app = FastAPI(
+        title="PipAI Backtest API",
+        version="1.0.0",
+        description="Submit, watch, cancel and audit crypto strategy backtests.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(templates.router)
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    from pipai.topics import ensure_topics
+
+    settings = Settings.from_env()
+    ensure_topics(settings)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Sends commands to `commands` and waits for the orchestrator's decision.
+
+Read-your-writes: a waiter is registered under the command id before the
+command is produced; the projection thread resolves it when an event caused by
+that command has been applied to the view. If the broker does not acknowledge
+the command in time, the producer's queue is purged so that nothing is
+half-accepted, and the caller answers 503 UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+
+from api.errors import ApiError
+from orchestrator.decider import JobState
+from orchestrator.messages import CancelJob, Event, SubmitJob, to_record
+from pipai.kafka_config import producer_config
+from pipai.log import get_logger
+from pipai.settings import Settings
+from pipai.topics import Topics
+from schemas.codec import Codec
+
+log = get_logger("api.commands")
+
+
+class CommandBus:
+    def __init__(self, settings: Settings, codec: Codec) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.topic = Topics.for_prefix(settings.topic_prefix).commands
+        self.producer = Producer(producer_config(
+            settings, **{"message.timeout.ms": 5000, "linger.ms": 0}))
+        self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Event]]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.producer.flush(5)
+
+    # called on the projection thread after each applied batch
+    def on_applied(self, events: list[Event], _changed: list[JobState]) -> None:
+        for event in events:
+            with self._lock:
+                waiter = self._waiters.pop(event.causation_id, None)
+            if waiter is not None:
+                loop, future = waiter
+                loop.call_soon_threadsafe(_resolve, future, event)
+
+    async def send(self, command: SubmitJob | CancelJob) -> Event:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Event] = loop.create_future()
+        with self._lock:
+            self._waiters[command.command_id] = (loop, future)
+        try:
+            await loop.run_in_executor(None, self._produce, command)
+            return await asyncio.wait_for(future, self.settings.command_timeout_s)
+        except TimeoutError:
+            raise ApiError("UNAVAILABLE", "the orchestrator did not decide in time; "
+                           "retry with the same Idempotency-Key") from None
+        finally:
+            with self._lock:
+                self._waiters.pop(command.command_id, None)
+
+    def _produce(self, command: SubmitJob | CancelJob) -> None:
+        outcome: dict[str, Any] = {}
+
+        def delivered(err: Any, _msg: Any) -> None:
+            outcome["error"] = err
+
+        try:
+            self.producer.produce(self.topic, key=command.job_id.encode(),
+                                  value=self.codec.encode(*to_record(command)),
+                                  on_delivery=delivered)
+        except (KafkaException, BufferError) as exc:
+            raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted") from exc
+        self.producer.flush(6)
+        if "error" not in outcome or outcome["error"] is not None:
+            self.producer.purge()
+            log.warning("command_not_delivered", command_id=command.command_id,
+                        error=str(outcome.get("error", "timeout")))
+            raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted")
+
+
+def _resolve(future: asyncio.Future[Event], event: Event) -> None:
+    if not future.done():
+        future.set_result(event)

@@ -1,0 +1,134 @@
+"""Response models: the shapes of the seed pages, so OpenAPI is the truth."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
+
+Status = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str
+    params: dict[str, Any]
+    symbols: list[str]
+    timeframe: str
+    start: str
+    end: str
+    capital: str
+    leverage: int
+    fee_model: str
+    fee_bps: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_fee_bps(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("fee_bps") is None:
+            data.pop("fee_bps", None)
+        return data
+
+
+class Metrics(BaseModel):
+    sharpe: str | None
+    sortino: str | None
+    calmar: str | None
+    max_drawdown: str | None
+    win_rate: str | None
+    profit_factor: str | None
+    cagr: str | None
+    expected_value: str | None
+    total_trades: int
+    avg_trade_duration_seconds: int
+
+
+class JobResultSummary(BaseModel):
+    metrics: Metrics
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class Job(BaseModel):
+    id: str = Field(examples=["bt_3c91ef"])
+    status: Status
+    config: JobConfig
+    submitted_at: str = Field(examples=["2026-04-29T10:15:00Z"])
+    started_at: str | None
+    finished_at: str | None
+    progress: float = Field(ge=0.0, le=1.0)
+    result: JobResultSummary | None
+    error: ErrorDetail | None
+
+
+class JobList(BaseModel):
+    data: list[Job]
+    next_cursor: str | None
+
+
+class EquityPoint(BaseModel):
+    time: str
+    equity: str
+
+
+class TradeOut(BaseModel):
+    symbol: str
+    side: str
+    entry_time: str
+    exit_time: str
+    entry_price: str
+    exit_price: str
+    quantity: str
+    fees: str
+    pnl: str
+
+
+class JobResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    metrics: Metrics
+    equity_curve: list[EquityPoint]
+    trades: list[TradeOut]
+
+
+class JobEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    event_id: str
+    job_id: str
+    seq: int
+    occurred_at: str
+    causation_id: str
+    correlation_id: str
+
+
+class JobEvents(BaseModel):
+    data: list[JobEvent]
+
+
+class Template(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    description: str
+    params: dict[str, Any]
+
+
+class TemplateList(BaseModel):
+    data: list[Template]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=200)

@@ -1,0 +1,3 @@
+from engine.worker import main
+
+main()

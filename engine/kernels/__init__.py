@@ -1,0 +1,1 @@
+"""Numba kernels over plain arrays: one per template plus the account (fills/fees/margin)."""

@@ -1,0 +1,166 @@
+"""The local columnar market-data store: one Parquet file per symbol and timeframe.
+
+Layout under the root directory (the app passes ``<PIPAI_DATA_DIR>/market``)::
+
+    <root>/<SYMBOL>/1m.parquet    the source of truth (synthetic or imported)
+    <root>/<SYMBOL>/<tf>.parquet  5m 15m 1h 4h 1d, resampled from 1m on first use
+
+Columns: open_time (int64 Unix ms UTC, strictly increasing), open, high, low,
+close, volume (float64). Parquet key-value metadata: ``pipai.source``
+(``synthetic:v<N>`` or ``import``) and ``pipai.generation`` (a random id written
+with each 1m file); a resampled file records the generation of the 1m file it
+came from and is rebuilt when that no longer matches (e.g. after an import).
+
+Every write goes to a temp file in the same directory and is renamed into
+place, so concurrent processes (several engine workers, the CLI) never see a
+half-written file; two processes generating the same synthetic symbol at once
+both write identical content and the last rename wins.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engine.contract import UNKNOWN_SYMBOL, BacktestError
+from engine.marketdata.bars import Bars
+from engine.marketdata.resample import resample
+from engine.marketdata.synthetic import GENERATOR_VERSION, SPECS, generate_1m
+from engine.timeframes import TIMEFRAMES
+
+DEFAULT_ROOT = Path(".pipai/market")
+_SOURCE = b"pipai.source"
+_GENERATION = b"pipai.generation"
+_FROM_GENERATION = b"pipai.from_generation"
+_CACHE_ENTRIES = 8  # whole-file arrays kept in memory (a 1m file is ~50 MB)
+
+
+class MarketDataStore:
+    def __init__(self, root: Path | str = DEFAULT_ROOT, *, synthetic: bool = True) -> None:
+        self.root = Path(root)
+        self.synthetic = synthetic  # False: only data present on disk exists
+        self._cache: OrderedDict[tuple[str, int, int], Bars] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- queries -----------------------------------------------------------
+    def symbols(self) -> list[str]:
+        """Symbols that can be served: on disk with 1m data, plus the synthetic
+        ones (generated on first use)."""
+        found = set(SPECS) if self.synthetic else set()
+        if self.root.is_dir():
+            found |= {p.parent.name for p in self.root.glob("*/1m.parquet")}
+        return sorted(found)
+
+    def has_symbol(self, symbol: str) -> bool:
+        return (self.synthetic and symbol in SPECS) or self.path(symbol, "1m").is_file()
+
+    def bars(
+        self, symbol: str, timeframe: str, start_ms: int | None = None, end_ms: int | None = None
+    ) -> Bars:
+        """Bars with start_ms <= open_time < end_ms (None = unbounded)."""
+        if timeframe not in TIMEFRAMES:
+            raise ValueError(f"unknown timeframe {timeframe!r}")
+        if not self.has_symbol(symbol):
+            raise BacktestError(UNKNOWN_SYMBOL, f"no market data for symbol {symbol!r}")
+        return self._load(symbol, timeframe).slice_time(start_ms, end_ms)
+
+    def info(self, symbol: str) -> dict[str, object]:
+        """What is stored for `symbol` (no generation, no resampling)."""
+        p1 = self.path(symbol, "1m")
+        out: dict[str, object] = {"symbol": symbol, "stored": p1.is_file()}
+        if p1.is_file():
+            meta = pq.read_metadata(p1)
+            kv = meta.metadata or {}
+            out["source"] = kv.get(_SOURCE, b"?").decode()
+            out["rows_1m"] = meta.num_rows
+            t = self._load(symbol, "1m").open_time_ms
+            out["first_open_ms"] = int(t[0]) if len(t) else None
+            out["last_open_ms"] = int(t[-1]) if len(t) else None
+            out["timeframes"] = [tf for tf in TIMEFRAMES if self.path(symbol, tf).is_file()]
+        else:
+            out["source"] = f"synthetic:v{GENERATOR_VERSION}" if symbol in SPECS else None
+            out["timeframes"] = []
+        return out
+
+    def path(self, symbol: str, timeframe: str) -> Path:
+        return self.root / symbol / f"{timeframe}.parquet"
+
+    # -- writes ------------------------------------------------------------
+    def ensure(self, symbol: str, timeframes: tuple[str, ...] = ("1m",)) -> None:
+        """Generate/resample and cache the given timeframes now (e.g. at worker start)."""
+        for tf in timeframes:
+            self.bars(symbol, tf, 0, 0)
+
+    def write_1m(self, symbol: str, bars: Bars, source: str) -> None:
+        """Replace the 1m data of `symbol`; resampled files become stale."""
+        self._write(self.path(symbol, "1m"), bars, {
+            _SOURCE: source.encode(), _GENERATION: uuid.uuid4().hex.encode()})
+
+    def read_1m_if_stored(self, symbol: str) -> tuple[Bars, str] | None:
+        p = self.path(symbol, "1m")
+        if not p.is_file():
+            return None
+        kv = pq.read_metadata(p).metadata or {}
+        return self._read(p), kv.get(_SOURCE, b"?").decode()
+
+    # -- internals ---------------------------------------------------------
+    def _load(self, symbol: str, timeframe: str) -> Bars:
+        p1 = self.path(symbol, "1m")
+        if not p1.is_file():
+            if not (self.synthetic and symbol in SPECS):
+                raise BacktestError(UNKNOWN_SYMBOL, f"no market data for symbol {symbol!r}")
+            self.write_1m(symbol, generate_1m(symbol), f"synthetic:v{GENERATOR_VERSION}")
+        if timeframe == "1m":
+            return self._read(p1)
+        generation = (pq.read_metadata(p1).metadata or {}).get(_GENERATION, b"")
+        p = self.path(symbol, timeframe)
+        if p.is_file():
+            kv = pq.read_metadata(p).metadata or {}
+            if kv.get(_FROM_GENERATION) == generation:
+                return self._read(p)
+        bars = resample(self._read(p1), timeframe)
+        self._write(p, bars, {_FROM_GENERATION: generation})
+        return bars
+
+    def _read(self, path: Path) -> Bars:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        table = pq.read_table(path, memory_map=True)
+        cols = [table.column(c).to_numpy() for c in ("open_time", "open", "high", "low", "close", "volume")]
+        bars = Bars.from_arrays(*cols)
+        with self._lock:
+            self._cache[key] = bars
+            while len(self._cache) > _CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return bars
+
+    def _write(self, path: Path, bars: Bars, metadata: dict[bytes, bytes]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.table({
+            "open_time": pa.array(bars.open_time_ms, type=pa.int64()),
+            "open": bars.open, "high": bars.high, "low": bars.low,
+            "close": bars.close, "volume": bars.volume,
+        }).replace_schema_metadata(metadata)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def empty_bars() -> Bars:
+    e = np.empty(0)
+    return Bars.from_arrays(np.empty(0, dtype=np.int64), e, e, e, e, e)

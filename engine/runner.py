@@ -1,0 +1,261 @@
+"""Running a backtest: load bars, drive the kernels chunk by chunk, shape the result.
+
+Portfolio model: the capital is split equally across the job's symbols; each
+symbol is an independent *sleeve* (its own cash, positions, isolated margin,
+fee tier volume and liquidation). Portfolio equity at a time is the sum of the
+sleeves' equities (a sleeve whose data has not started yet counts at its
+initial capital; after its last bar it keeps its last value).
+
+Work is split into chunks of at most 65,536 bars and at most 1/25 of the job,
+and `progress` is called after each, so a cancelling callback is heard within a
+few milliseconds of compute. Loading (and first-use generation) of a symbol's
+data is one step; it is reported before and after.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from engine.contract import (
+    ENGINE_ERROR, INVALID_CONFIG, NO_DATA, UNKNOWN_SYMBOL, BacktestCancelled, BacktestConfig,
+    BacktestError, BacktestResult, ConfigError, ProgressCallback, Trade,
+)
+from engine.kernels.account import account_kernel, new_account_state
+from engine.kernels.breakout import breakout_kernel
+from engine.kernels.fees import fee_tiers
+from engine.kernels.grid import grid_kernel
+from engine.kernels.rsi_reversion import rsi_reversion_kernel
+from engine.kernels.sma_cross import sma_cross_kernel
+from engine.marketdata.bars import Bars
+from engine.marketdata.store import MarketDataStore
+from engine.metrics import compute_metrics
+from engine.templates.catalog import TEMPLATES
+from engine.timeframes import TIMEFRAME_MS, periods_per_year
+
+MAINTENANCE_MARGIN_RATE = 0.005  # 0.5% of position notional
+MAX_CHUNK_BARS = 65_536
+MIN_PROGRESS_STEPS = 25
+_LOAD_SHARE = 0.05  # progress fraction given to loading data
+
+_TRADE_FIELDS = ("side", "entry_ms", "exit_ms", "entry_px", "exit_px", "qty", "fees", "pnl")
+
+
+def _no_progress(fraction: float) -> None:
+    return None
+
+
+def run_backtest(
+    config: BacktestConfig, store: MarketDataStore, progress: ProgressCallback
+) -> BacktestResult:
+    """Run `config` on `store`'s data. Raises BacktestError(code, message) for any
+    failure (UNKNOWN_SYMBOL, NO_DATA, INVALID_CONFIG, ENGINE_ERROR), or lets the
+    callback's BacktestCancelled through."""
+    try:
+        _check_config(config)
+        progress(0.0)
+        for symbol in config.symbols:
+            if not store.has_symbol(symbol):
+                raise BacktestError(UNKNOWN_SYMBOL, f"no market data for symbol {symbol!r}")
+        bars: dict[str, Bars] = {}
+        for k, symbol in enumerate(config.symbols):
+            b = store.bars(symbol, config.timeframe, config.start_ms, config.end_ms)
+            if len(b) == 0:
+                raise BacktestError(
+                    NO_DATA, f"no {config.timeframe} bars for {symbol} in the requested range")
+            bars[symbol] = b
+            progress(_LOAD_SHARE * (k + 1) / len(config.symbols))
+        return simulate(config, bars, progress, progress_from=_LOAD_SHARE)
+    except (BacktestError, BacktestCancelled):
+        raise
+    except ConfigError as exc:
+        raise BacktestError(INVALID_CONFIG, str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - the contract: never another exception type
+        raise BacktestError(ENGINE_ERROR, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _check_config(config: BacktestConfig) -> None:
+    """Cheap re-check of a config object (it may not come from parse_config)."""
+    if config.template_id not in TEMPLATES:
+        raise ConfigError("template_id", "unknown template")
+    if config.timeframe not in TIMEFRAME_MS:
+        raise ConfigError("timeframe", "unknown timeframe")
+    if not config.symbols:
+        raise ConfigError("symbols", "must not be empty")
+    if config.end_ms <= config.start_ms:
+        raise ConfigError("end", "must be after start")
+    if not config.capital > 0:
+        raise ConfigError("capital", "must be > 0")
+    if not 1 <= config.leverage <= 125:
+        raise ConfigError("leverage", "must be from 1 to 125")
+    if config.fee_model not in ("fixed_bps", "tiered_maker_taker"):
+        raise ConfigError("fee_model", "unknown fee model")
+    for name in TEMPLATES[config.template_id].params["properties"]:
+        if name not in config.params:
+            raise ConfigError(f"params.{name}", "is required")
+
+
+def simulate(
+    config: BacktestConfig, bars_by_symbol: Mapping[str, Bars],
+    progress: ProgressCallback = _no_progress, progress_from: float = 0.0,
+) -> BacktestResult:
+    """The compute part of a backtest on bars already in memory (no I/O)."""
+    symbols = list(config.symbols)
+    total = sum(len(bars_by_symbol[s]) for s in symbols)
+    chunk = max(256, min(MAX_CHUNK_BARS, math.ceil(total / MIN_PROGRESS_STEPS)))
+    sleeve_capital = config.capital / len(symbols)
+    tf_ms = TIMEFRAME_MS[config.timeframe]
+    tiers = fee_tiers(config.fee_model, config.fee_bps)
+    span = 0.99 - progress_from
+    done = 0
+    curves: list[tuple[np.ndarray, np.ndarray]] = []
+    trade_parts: list[tuple[int, tuple[np.ndarray, ...]]] = []
+    for sym_index, symbol in enumerate(symbols):
+        bars = bars_by_symbol[symbol]
+        n = len(bars)
+        feed = _fill_feed(config, bars, sleeve_capital)
+        state = new_account_state(sleeve_capital, feed.n_tags)
+        equity = np.empty(n + 1)
+        equity[0] = sleeve_capital
+        for i0 in range(0, n, chunk):
+            i1 = min(n, i0 + chunk)
+            fills = feed.fills(i0, i1)
+            part = account_kernel(
+                bars.open_time_ms, bars.open, bars.high, bars.low, bars.close, tf_ms,
+                i0, i1, i1 == n, *fills, float(config.leverage), MAINTENANCE_MARGIN_RATE,
+                *tiers, state["st"], state["st_i"], state["lot_qty"], state["lot_price"],
+                state["lot_time"], state["lot_fee"], state["day_volume"], equity,
+            )
+            if part[0].shape[0]:
+                trade_parts.append((sym_index, part))
+            done += i1 - i0
+            progress(progress_from + span * done / total)
+        times = np.empty(n + 1, dtype=np.int64)
+        times[0] = bars.open_time_ms[0]
+        times[1:] = bars.open_time_ms + tf_ms
+        curves.append((times, equity))
+    eq_time, eq = _portfolio_curve(curves, sleeve_capital)
+    trades_cols, trade_symbols = _merge_trades(trade_parts, symbols)
+    metrics = compute_metrics(
+        eq, periods_per_year(config.timeframe), trades_cols["pnl"],
+        trades_cols["entry_ms"], trades_cols["exit_ms"],
+    )
+    trades = _trade_objects(trades_cols, trade_symbols, symbols)
+    progress(1.0)
+    return BacktestResult(metrics=metrics, equity_time_ms=eq_time, equity=eq, trades=trades)
+
+
+class _FillFeed:
+    """Where a sleeve's fills come from: the grid kernel, run chunk by chunk with
+    state, or a precomputed list of market orders from a signal kernel."""
+
+    def __init__(self, n_tags: int) -> None:
+        self.n_tags = n_tags
+
+    def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
+        raise NotImplementedError
+
+
+class _GridFeed(_FillFeed):
+    def __init__(self, bars: Bars, levels: np.ndarray, cell_qty: np.ndarray) -> None:
+        super().__init__(cell_qty.shape[0])
+        self.bars = bars
+        self.levels = levels
+        self.cell_qty = cell_qty
+        self.cells = np.zeros(cell_qty.shape[0], dtype=np.int8)
+        self.gst = np.zeros(2)
+
+    def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
+        b = self.bars
+        return tuple(grid_kernel(b.open, b.high, b.low, b.close, i0, i1, self.levels,
+                                 self.cell_qty, self.cells, self.gst))
+
+
+class _OrderListFeed(_FillFeed):
+    def __init__(self, bars: Bars, target: np.ndarray) -> None:
+        super().__init__(1)
+        # A decision at bar i's close becomes a market order at bar i+1's open.
+        decided = target[:-1]
+        previous = np.concatenate(([0.0], decided[:-1]))
+        at = np.flatnonzero(decided != previous)
+        self.bar = np.ascontiguousarray(at + 1, dtype=np.int64)
+        self.price = np.ascontiguousarray(bars.open[self.bar])
+        self.qty = np.ascontiguousarray(decided[at])
+        self.is_target = np.ones(at.shape[0], dtype=np.bool_)
+        self.maker = np.zeros(at.shape[0], dtype=np.bool_)
+        self.tag = np.zeros(at.shape[0], dtype=np.int64)
+
+    def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
+        lo, hi = np.searchsorted(self.bar, [i0, i1])
+        return (self.bar[lo:hi], self.price[lo:hi], self.qty[lo:hi], self.is_target[lo:hi],
+                self.maker[lo:hi], self.tag[lo:hi])
+
+
+def _fill_feed(config: BacktestConfig, bars: Bars, sleeve_capital: float) -> _FillFeed:
+    p = config.params
+    tid = config.template_id
+    if tid == "tpl_grid":
+        n_levels = int(p["grid_levels"])
+        lower, upper = float(p["lower_price"]), float(p["upper_price"])
+        step = (upper - lower) / (n_levels - 1)
+        levels = lower + step * np.arange(n_levels, dtype=np.float64)
+        # Equal quote notional per cell: capital x leverage / cells at the cell's buy level.
+        cell_qty = sleeve_capital * config.leverage / (n_levels - 1) / levels[:-1]
+        return _GridFeed(bars, levels, np.ascontiguousarray(cell_qty))
+    if tid == "tpl_breakout":
+        target = breakout_kernel(bars.high, bars.low, bars.close, int(p["lookback"]))
+    elif tid == "tpl_sma_cross":
+        target = sma_cross_kernel(bars.close, int(p["fast"]), int(p["slow"]))
+    elif tid == "tpl_rsi_reversion":
+        target = rsi_reversion_kernel(bars.close, int(p["period"]), float(p["oversold"]),
+                                      float(p["overbought"]))
+    else:  # pragma: no cover - _check_config guards this
+        raise ConfigError("template_id", "unknown template")
+    return _OrderListFeed(bars, target)
+
+
+def _portfolio_curve(
+    curves: list[tuple[np.ndarray, np.ndarray]], sleeve_capital: float
+) -> tuple[np.ndarray, np.ndarray]:
+    t0 = curves[0][0]
+    if all(t.shape == t0.shape and np.array_equal(t, t0) for t, _ in curves):
+        total = curves[0][1].copy()
+        for _, e in curves[1:]:
+            total += e
+        return t0, total
+    times = np.unique(np.concatenate([t for t, _ in curves]))
+    total = np.zeros(times.shape[0])
+    for t, e in curves:
+        idx = np.searchsorted(t, times, side="right") - 1
+        total += np.where(idx >= 0, e[np.maximum(idx, 0)], sleeve_capital)
+    return times, total
+
+
+def _merge_trades(
+    parts: list[tuple[int, tuple[np.ndarray, ...]]], symbols: list[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    if not parts:
+        empty_i = np.empty(0, dtype=np.int64)
+        empty_f = np.empty(0)
+        cols = {f: (empty_i if f in ("side", "entry_ms", "exit_ms") else empty_f)
+                for f in _TRADE_FIELDS}
+        return cols, empty_i
+    cols = {f: np.concatenate([p[k] for _, p in parts]) for k, f in enumerate(_TRADE_FIELDS)}
+    sym = np.concatenate([np.full(p[0].shape[0], s, dtype=np.int64) for s, p in parts])
+    # Chronological by exit; ties keep symbol order then emission order (stable sort).
+    order = np.lexsort((sym, cols["exit_ms"]))
+    return {f: c[order] for f, c in cols.items()}, sym[order]
+
+
+def _trade_objects(cols: dict[str, np.ndarray], sym: np.ndarray, symbols: list[str]) -> list[Trade]:
+    names = [symbols[i] for i in sym.tolist()]
+    return [
+        Trade(symbol, "long" if side > 0 else "short", entry, exit_, ep, xp, q, f, pnl)
+        for symbol, side, entry, exit_, ep, xp, q, f, pnl in zip(
+            names, cols["side"].tolist(), cols["entry_ms"].tolist(),
+            cols["exit_ms"].tolist(), cols["entry_px"].tolist(), cols["exit_px"].tolist(),
+            cols["qty"].tolist(), cols["fees"].tolist(), cols["pnl"].tolist(), strict=True,
+        )
+    ]

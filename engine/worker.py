@@ -1,0 +1,247 @@
+"""The engine worker process: RunBacktest items in, reports and results out.
+
+A confluent-kafka consumer group on `work`. One job at a time: while it runs,
+the work partitions are paused and the consumer keeps polling from the progress
+callback, so a long job never trips `max.poll.interval.ms`. The offset is
+stored only after the result and the final report are acknowledged, so a worker
+killed mid-job leaves the item to be redelivered (or re-queued by the
+orchestrator's liveness check). Cancellation: a group-less consumer follows
+`events`; a JobCancelled for the running job stops the backtest at the next
+progress callback (well under a second).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
+
+from engine import (
+    BacktestCancelled,
+    BacktestError,
+    ConfigError,
+    MarketDataStore,
+    format_metrics,
+    parse_config,
+    result_document,
+    run_backtest,
+    warm_up,
+)
+from engine.contract import ENGINE_ERROR, INVALID_CONFIG
+from orchestrator.messages import (
+    BacktestResult,
+    JobCancelled,
+    Metrics,
+    RunBacktest,
+    RunCompleted,
+    RunFailed,
+    RunProgressed,
+    RunStarted,
+    from_record,
+    to_record,
+)
+from pipai.kafka_config import consumer_config, producer_config
+from pipai.log import get_logger
+from pipai.settings import Settings
+from pipai.topics import Topics
+from schemas.codec import DecodeError, default_codec
+
+log = get_logger("engine.worker")
+PROGRESS_EVERY_S = 1.0
+PROGRESS_EVERY_FRACTION = 0.05
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Run:
+    """Reports of one execution of one attempt (its own run_id and report_seq)."""
+
+    def __init__(self, worker: EngineWorker, item: RunBacktest) -> None:
+        self.worker = worker
+        self.item = item
+        self.run_id = uuid.uuid4().hex
+        self.report_seq = 0
+        self.last_sent_at = 0.0
+        self.last_fraction = 0.0
+
+    def report(self, cls: type, **fields: Any) -> None:
+        self.report_seq += 1
+        message = cls(job_id=self.item.job_id, attempt=self.item.attempt, run_id=self.run_id,
+                      report_seq=self.report_seq, occurred_at=_now_ms(), **fields)
+        self.worker.send(self.worker.topics.reports, self.item.job_id, message)
+
+    def on_progress(self, fraction: float) -> None:
+        self.worker.keep_alive()
+        if self.worker.is_cancelled(self.item.job_id):
+            raise BacktestCancelled()
+        now = time.monotonic()
+        due = now - self.last_sent_at >= PROGRESS_EVERY_S
+        if fraction < 1.0 and (due or fraction - self.last_fraction >= PROGRESS_EVERY_FRACTION):
+            self.report(RunProgressed, progress=float(fraction))
+            self.last_sent_at, self.last_fraction = now, fraction
+
+
+class EngineWorker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = Topics.for_prefix(settings.topic_prefix)
+        self.codec = default_codec()
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.store = MarketDataStore(settings.market_dir)
+        self.producer = Producer(producer_config(settings))
+        self.consumer = Consumer(consumer_config(
+            settings, f"{settings.topic_prefix}.engine",
+            **{"enable.auto.offset.store": False, "max.poll.interval.ms": 300_000,
+               "partition.assignment.strategy": "cooperative-sticky"},
+        ))
+        self.cancel_watch = Consumer(consumer_config(settings, None))
+        self.cancelled: set[str] = set()
+        self.stopping = False
+
+    # ---- Kafka plumbing -----------------------------------------------------------
+    def send(self, topic: str, key: str, message: Any) -> None:
+        self.producer.produce(topic, key=key.encode(), value=self.codec.encode(*to_record(message)))
+        self.producer.poll(0)
+
+    def keep_alive(self) -> None:
+        """Serve the group protocol while a job runs (partitions are paused)."""
+        self.consumer.poll(0)
+        self._drain_cancellations()
+
+    def _watch_cancellations(self) -> None:
+        meta = self.cancel_watch.list_topics(self.topics.events, timeout=10)
+        partitions = meta.topics[self.topics.events].partitions
+        self.cancel_watch.assign(
+            [TopicPartition(self.topics.events, p, OFFSET_END) for p in partitions])
+
+    def _drain_cancellations(self) -> None:
+        for msg in self.cancel_watch.consume(num_messages=500, timeout=0):
+            if msg.error():
+                continue
+            try:
+                name, record = self.codec.decode(msg.value())
+            except DecodeError:
+                continue
+            if name == "JobCancelled":
+                self.cancelled.add(from_record(name, record).job_id)
+                if len(self.cancelled) > 100_000:  # bounded memory on long-lived workers
+                    self.cancelled.clear()
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return job_id in self.cancelled
+
+    # ---- the loop -----------------------------------------------------------------
+    def run(self) -> None:
+        warm_up()
+        self._watch_cancellations()
+        self.consumer.subscribe([self.topics.work])
+        log.info("engine_worker_ready", worker_id=self.worker_id)
+        while not self.stopping:
+            msg = self.consumer.poll(0.5)
+            self._drain_cancellations()
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer_error", error=str(msg.error()))
+                continue
+            self._handle(msg)
+        self.close()
+
+    def _handle(self, msg: Any) -> None:
+        try:
+            name, record = self.codec.decode(msg.value())
+            item = from_record(name, record)
+            if not isinstance(item, RunBacktest):
+                raise DecodeError(f"unexpected {name} on {self.topics.work}")
+        except (DecodeError, TypeError, KeyError) as exc:
+            log.warning("poison_work_item_skipped", partition=msg.partition(),
+                        offset=msg.offset(), error=str(exc))
+            self._done(msg)
+            return
+        if item.job_id in self.cancelled:
+            log.info("skip_cancelled_job", job_id=item.job_id)
+            self._done(msg)
+            return
+        assignment = self.consumer.assignment()
+        self.consumer.pause(assignment)
+        try:
+            self._execute(item)
+        finally:
+            self.consumer.resume(self.consumer.assignment())
+        self._done(msg)
+
+    def _execute(self, item: RunBacktest) -> None:
+        run = _Run(self, item)
+        run.report(RunStarted, worker_id=self.worker_id)
+        log.info("job_started", job_id=item.job_id, attempt=item.attempt, run_id=run.run_id)
+        started = time.perf_counter()
+        try:
+            config = parse_config(orjson.loads(item.config_json))
+            result = run_backtest(config, self.store, run.on_progress)
+            document = result_document(result)
+            document_json = orjson.dumps(document).decode()
+        except BacktestCancelled:
+            log.info("job_cancelled", job_id=item.job_id, attempt=item.attempt)
+            return
+        except ConfigError as exc:
+            run.report(RunFailed, error_code=INVALID_CONFIG, error_message=str(exc))
+            return
+        except BacktestError as exc:
+            run.report(RunFailed, error_code=exc.code, error_message=exc.message)
+            return
+        except Exception as exc:  # a bug must fail the job, not the worker
+            log.exception("engine_error", job_id=item.job_id)
+            run.report(RunFailed, error_code=ENGINE_ERROR, error_message=type(exc).__name__)
+            return
+        result_ref = f"{item.job_id}/{item.attempt}"
+        self.send(self.topics.results, item.job_id,
+                  BacktestResult(job_id=item.job_id, attempt=item.attempt,
+                                 document_json=document_json))
+        metrics = Metrics(**format_metrics(result.metrics))
+        run.report(RunCompleted, metrics=metrics, result_ref=result_ref)
+        log.info("job_completed", job_id=item.job_id, attempt=item.attempt,
+                 seconds=round(time.perf_counter() - started, 3))
+
+    def _done(self, msg: Any) -> None:
+        """Store and commit the offset once everything this item produced is acknowledged."""
+        remaining = self.producer.flush(30)
+        if remaining:
+            raise RuntimeError(f"{remaining} messages not acknowledged; not committing")
+        self.consumer.store_offsets(message=msg)
+        try:
+            self.consumer.commit(asynchronous=False)
+        except Exception as exc:  # partition revoked meanwhile: the next owner redoes it
+            log.warning("commit_failed", error=str(exc))
+
+    def close(self) -> None:
+        self.producer.flush(10)
+        self.consumer.close()
+        self.cancel_watch.close()
+
+
+def main() -> None:
+    from pipai.topics import ensure_topics
+
+    settings = Settings.from_env()
+    ensure_topics(settings)
+    worker = EngineWorker(settings)
+
+    def stop(*_: object) -> None:
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()

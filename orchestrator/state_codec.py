@@ -1,0 +1,28 @@
+"""JobState <-> bytes for the orchestrator's RocksDB table and the projection."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from orchestrator.decider import JobState
+from orchestrator.messages import Metrics
+
+
+def dump_state(state: JobState) -> bytes:
+    data = dataclasses.asdict(state)
+    data["command_ids"] = sorted(state.command_ids)
+    return orjson.dumps(data)
+
+
+def load_state(raw: bytes | None, job_id: str) -> JobState:
+    if raw is None:
+        return JobState(job_id=job_id)
+    data: dict[str, Any] = orjson.loads(raw)
+    data["command_ids"] = frozenset(data.get("command_ids", ()))
+    if data.get("metrics") is not None:
+        data["metrics"] = Metrics(**data["metrics"])
+    known = {f.name for f in dataclasses.fields(JobState)}
+    return JobState(**{k: v for k, v in data.items() if k in known})

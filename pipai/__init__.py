@@ -1,0 +1,1 @@
+"""PipAI Backtest: shared platform code (settings, Kafka plumbing, local broker, CLI)."""

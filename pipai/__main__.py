@@ -1,0 +1,3 @@
+from pipai.cli import main
+
+main()

@@ -1,0 +1,165 @@
+"""A real single-node Apache Kafka broker (KRaft, combined broker+controller) on loopback.
+
+The jars come from Maven Central through `scripts/fetch-kafka.sh` (a pinned pom),
+cached in `.cache/kafka-<version>/`. The JVM runs in its own process group and
+gets SIGKILL from the kernel if its parent dies (PR_SET_PDEATHSIG), so no orphan
+broker survives a crash of the process that started it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from pipai.log import get_logger
+from pipai.processes import die_with_parent
+
+log = get_logger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KAFKA_FILES = Path(__file__).resolve().parent / "kafka"
+
+
+def kafka_version() -> str:
+    text = (KAFKA_FILES / "pom.xml").read_text()
+    return text.split("<kafka.version>")[1].split("</kafka.version>")[0]
+
+
+def fetch_kafka() -> Path:
+    """Resolve the broker jars (Maven, once) and return the Kafka home folder."""
+    out = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "fetch-kafka.sh")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def broker_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """True if a broker at `bootstrap` answers a metadata request."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:  # cheap check first, so librdkafka does not log refused connections
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError:
+        return False
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        return bool(admin.list_topics(timeout=timeout_s).brokers)
+    except Exception:
+        return False
+
+
+class LocalBroker:
+    """Format (once) and run a KRaft broker whose storage lives in `data_dir`."""
+
+    def __init__(self, data_dir: Path, port: int = 9092, controller_port: int = 9093) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.controller_port = controller_port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    def _write_properties(self) -> Path:
+        logs = self.data_dir / "kraft-logs"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(logs),
+            "num.partitions": "6",
+            # A single node: every internal topic has one replica.
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "6",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "message.max.bytes": str(16 * 1024 * 1024),
+        }
+        path = self.data_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        return path
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        home = fetch_kafka()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        props = self._write_properties()
+        classpath = f"{home}/libs/*"
+        java_opts = [
+            "-Xms256m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={KAFKA_FILES / 'log4j2.properties'}",
+            f"-Dpipai.broker.log={self.log_file}",
+        ]
+        if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            subprocess.run(
+                ["java", *java_opts, "-cp", classpath, "kafka.tools.StorageTool", "format",
+                 "-t", cluster_id, "-c", str(props)],
+                check=True,
+                capture_output=True,
+            )
+        out = open(self.data_dir / "broker.stdout", "ab")  # noqa: SIM115 (owned by the child)
+        self.process = subprocess.Popen(
+            ["java", *java_opts, "-cp", classpath, "kafka.Kafka", str(props)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+        out.close()
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"Kafka broker exited with {self.process.returncode}; see {self.log_file}"
+                )
+            if broker_answers(self.bootstrap):
+                log.info("broker_ready", bootstrap=self.bootstrap,
+                         seconds=round(time.monotonic() - started, 2))
+                return
+            time.sleep(0.1)  # poll interval of a readiness check with a deadline
+        self.stop()
+        raise TimeoutError(f"Kafka broker did not answer within {timeout_s}s; see {self.log_file}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)  # controlled shutdown
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

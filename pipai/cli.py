@@ -1,0 +1,137 @@
+"""The `pipai` command line: run the stack, manage keys and topics."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pipai.settings import Settings
+
+app = typer.Typer(help="PipAI Backtest: event-sourced backtests on Apache Kafka.",
+                  no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (secrets live in <data_dir>/keys.json, mode 0600).")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+
+@app.command()
+def run(
+    workers: Annotated[int, typer.Option(help="engine worker processes")] = 0,
+) -> None:
+    """Start broker (unless KAFKA_BOOTSTRAP_SERVERS), orchestrator, engine workers and API."""
+    from pipai.stack import Stack, demo_key
+
+    settings = Settings.from_env()
+    if workers:
+        settings = settings.with_(engine_workers=workers)
+    stack = Stack(settings, log_dir=settings.data_dir / "logs")
+    stopping = {"flag": False}
+
+    def on_signal(*_: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.monotonic()
+    try:
+        key = demo_key(settings)
+        console.print("[bold]Starting PipAI Backtest[/bold] (logs in "
+                      f"{settings.data_dir / 'logs'})")
+        stack.start()
+        stack.wait_api(key.api_key)
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        console.print(f"[green]Ready[/green] in {time.monotonic() - started:.1f}s: {base}/docs")
+        console.print(f"Demo API key: [bold]{key.api_key}[/bold] "
+                      f"(key and secret in {settings.data_dir / 'demo-key.json'})")
+        console.print("Press Ctrl-C to stop.")
+        while not stopping["flag"]:
+            for name, proc in list(stack.children.items()):
+                if proc.poll() is not None:
+                    console.print(f"[red]{name} exited with {proc.returncode}; restarting[/red]")
+                    module = "engine" if name.startswith("engine") else name
+                    stack.start_process(name, module)
+            time.sleep(0.5)  # supervision tick
+    finally:
+        console.print("Stopping...")
+        stack.stop()
+        console.print("Stopped.")
+
+
+@app.command()
+def broker() -> None:
+    """Run only the local Kafka broker, in the foreground."""
+    from pipai.broker import LocalBroker
+
+    settings = Settings.from_env()
+    local = LocalBroker(settings.data_dir / "kafka", settings.kafka_port,
+                        settings.kafka_controller_port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    local.start()
+    console.print(f"Kafka broker on {local.bootstrap}; Ctrl-C to stop.")
+    try:
+        while local.process is not None and local.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        local.stop()
+
+
+@app.command("create-topics")
+def create_topics() -> None:
+    """Create the five topics (idempotent)."""
+    from pipai.topics import ensure_topics
+
+    topics = ensure_topics(Settings.from_env())
+    for name in topics.configs():
+        typer.echo(name)
+
+
+@keys_app.command("create")
+def keys_create(
+    owner: Annotated[str, typer.Option(help="the tenant whose jobs the key sees")],
+    as_json: Annotated[bool, typer.Option("--json", help="print {api_key, secret} as JSON")] = False,
+) -> None:
+    """Create a key; prints the key and its secret (shown here only)."""
+    from api.keys import KeyStore
+
+    key = KeyStore(Settings.from_env().data_dir / "keys.json").create(owner)
+    if as_json:
+        typer.echo(json.dumps({"api_key": key.api_key, "secret": key.secret}))
+    else:
+        typer.echo(f"api_key: {key.api_key}\nsecret:  {key.secret}\nowner:   {key.owner}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(api_key: str) -> None:
+    from api.keys import KeyStore
+
+    if not KeyStore(Settings.from_env().data_dir / "keys.json").revoke(api_key):
+        console.print(f"no such key: {api_key}")
+        raise typer.Exit(1)
+    typer.echo(f"revoked {api_key}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Keys and owners (never secrets)."""
+    from api.keys import KeyStore
+
+    for key in KeyStore(Settings.from_env().data_dir / "keys.json").all():
+        typer.echo(f"{key.api_key}\t{key.owner}\t{'revoked' if key.revoked else 'active'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+
+

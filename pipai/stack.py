@@ -1,0 +1,103 @@
+"""The whole stack in one place: broker (unless external), orchestrator, engine workers, API.
+
+Used by `pipai run` (foreground, Ctrl-C/SIGTERM stops everything) and by the
+integration tests. Children die with this process (PR_SET_PDEATHSIG), so no
+process survives it, even on SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from api.keys import ApiKey, KeyStore
+from pipai.broker import LocalBroker, broker_answers
+from pipai.log import get_logger
+from pipai.processes import spawn, stop
+from pipai.settings import Settings
+from pipai.topics import ensure_topics
+
+log = get_logger("pipai.stack")
+
+
+def demo_key(settings: Settings) -> ApiKey:
+    """The demo key, kept in <data_dir>/demo-key.json (mode 0600) across runs."""
+    store = KeyStore(settings.data_dir / "keys.json")
+    path = settings.data_dir / "demo-key.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        key = store.get(saved.get("api_key", ""))
+        if key is not None:
+            return key
+    key = store.create(owner="demo")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"api_key": key.api_key, "secret": key.secret}, out)
+    return key
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    log_dir: Path | None = None
+    broker: LocalBroker | None = None
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_broker(self) -> None:
+        if self.settings.bootstrap_servers:
+            log.info("using_external_kafka", bootstrap=self.settings.bootstrap_servers)
+            return
+        if broker_answers(self.settings.bootstrap):
+            raise RuntimeError(
+                f"something already listens on {self.settings.bootstrap}; stop it, pick another "
+                "PIPAI_KAFKA_PORT, or set KAFKA_BOOTSTRAP_SERVERS to use it")
+        self.broker = LocalBroker(self.settings.data_dir / "kafka", self.settings.kafka_port,
+                                  self.settings.kafka_controller_port)
+        self.broker.start()
+
+    def _log(self, name: str) -> Path | None:
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{name}.log"
+
+    def start_process(self, name: str, module: str) -> subprocess.Popen[bytes]:
+        proc = spawn(module, self.settings.to_env(), self._log(name))
+        self.children[name] = proc
+        return proc
+
+    def start(self) -> None:
+        self.start_broker()
+        ensure_topics(self.settings)
+        self.start_process("orchestrator", "orchestrator")
+        for n in range(self.settings.engine_workers):
+            self.start_process(f"engine-{n}", "engine")
+        self.start_process("api", "api")
+
+    def wait_api(self, api_key: str, timeout_s: float = 120.0) -> None:
+        url = f"http://{self.settings.api_host}:{self.settings.api_port}/v1/backtest/templates"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            api = self.children.get("api")
+            if api is not None and api.poll() is not None:
+                raise RuntimeError(f"the API exited with {api.returncode}")
+            try:
+                if httpx.get(url, headers={"X-PipAI-API-Key": api_key}, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)  # poll interval of a readiness check with a deadline
+        raise TimeoutError(f"the API did not answer within {timeout_s}s")
+
+    def stop(self) -> None:
+        for name in reversed(list(self.children)):
+            stop(self.children.pop(name))
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None

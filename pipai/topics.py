@@ -1,0 +1,68 @@
+"""The five topics of DESIGN §1: names, configs, and idempotent creation.
+
+Kafka configuration of topics lives here and nowhere else. All topics share one
+partition count so that they are co-partitioned by job_id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pipai.settings import Settings
+
+DAY_MS = 24 * 3600 * 1000
+# Results carry equity curves and trade lists: allow large (compressed) records.
+RESULTS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Topics:
+    commands: str
+    events: str
+    work: str
+    reports: str
+    results: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> Topics:
+        return cls(
+            commands=f"{prefix}.commands",
+            events=f"{prefix}.events",
+            work=f"{prefix}.work",
+            reports=f"{prefix}.reports",
+            results=f"{prefix}.results",
+        )
+
+    def configs(self) -> dict[str, dict[str, str]]:
+        week = str(7 * DAY_MS)
+        return {
+            self.commands: {"retention.ms": week, "cleanup.policy": "delete"},
+            # The audit log: kept forever, never compacted.
+            self.events: {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
+            self.work: {"retention.ms": week, "cleanup.policy": "delete"},
+            self.reports: {"retention.ms": week, "cleanup.policy": "delete"},
+            self.results: {
+                "cleanup.policy": "compact",
+                "max.message.bytes": str(RESULTS_MAX_MESSAGE_BYTES),
+            },
+        }
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
+    """Create the five topics if missing (existing ones are left as they are)."""
+    topics = Topics.for_prefix(settings.topic_prefix)
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    new = [
+        NewTopic(name, settings.partitions, settings.replication_factor, config=config)
+        for name, config in topics.configs().items()
+    ]
+    for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
+    return topics

@@ -1,0 +1,1 @@
+"""Read models built from the event log (the jobs view the API serves)."""

@@ -1,0 +1,1 @@
+"""Avro schemas (`*.avsc`, one per record) and their codec (`schemas.codec`)."""
