@@ -71,6 +71,7 @@ class _Run:
         self.report_seq = 0
         self.last_sent_at = 0.0
         self.last_fraction = 0.0
+        self.began = time.monotonic()
 
     def report(self, cls: type, **fields: Any) -> None:
         self.report_seq += 1
@@ -79,9 +80,20 @@ class _Run:
         self.worker.send(self.worker.topics.reports, self.item.job_id, message)
 
     def on_progress(self, fraction: float) -> None:
+        self._check_cancel()
+        pace = self.worker.settings.engine_min_job_seconds
+        while pace and time.monotonic() - self.began < fraction * pace:
+            time.sleep(0.05)  # paced mode: still answers a cancel within ~50 ms
+            self._check_cancel()
+            self._maybe_report(fraction)
+        self._maybe_report(fraction)
+
+    def _check_cancel(self) -> None:
         self.worker.keep_alive()
         if self.worker.is_cancelled(self.item.job_id):
             raise BacktestCancelled()
+
+    def _maybe_report(self, fraction: float) -> None:
         now = time.monotonic()
         due = now - self.last_sent_at >= PROGRESS_EVERY_S
         if fraction < 1.0 and (due or fraction - self.last_fraction >= PROGRESS_EVERY_FRACTION):

@@ -40,11 +40,13 @@ log = get_logger("orchestrator")
 def build_app(settings: Settings) -> faust.App:
     topics = Topics.for_prefix(settings.topic_prefix)
     codec = default_codec()
+    datadir = (settings.data_dir / "orchestrator" / settings.instance).resolve()
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.topic_prefix}.orchestrator",
         broker=f"kafka://{settings.bootstrap}",
         store="rocksdb://",
-        datadir=str((settings.data_dir / "orchestrator" / settings.instance).resolve()),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
@@ -60,8 +62,8 @@ def build_app(settings: Settings) -> faust.App:
     commands_out = app.topic(topics.commands, partitions=settings.partitions, **raw)
     events_out = app.topic(topics.events, partitions=settings.partitions, **raw)
     work_out = app.topic(topics.work, partitions=settings.partitions, **raw)
-    jobs = app.Table("jobs", partitions=settings.partitions, key_type=bytes, value_type=bytes,
-                     key_serializer="raw", value_serializer="raw")
+    # bytes keys and values: faust stores them raw (we serialise JobState ourselves)
+    jobs = app.Table("jobs", partitions=settings.partitions, key_type=bytes, value_type=bytes)
     counters: Counter[str] = Counter()
     # job_id -> (attempt, wall ms of the last report); rebuilt after restarts with a grace period
     last_heard: dict[str, tuple[int, int]] = {}
@@ -134,7 +136,7 @@ def main() -> None:
     settings = Settings.from_env()
     ensure_topics(settings)
     app = build_app(settings)
-    sys.argv = ["orchestrator", "worker", "--loglevel", "warning", "--without-web"]
+    sys.argv = ["orchestrator", "worker", "--loglevel", "warn", "--without-web"]
     app.main()
 
 

@@ -45,6 +45,7 @@ def run(
                       f"{settings.data_dir / 'logs'})")
         stack.start()
         stack.wait_api(key.api_key)
+        stack.wait_groups()
         base = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"[green]Ready[/green] in {time.monotonic() - started:.1f}s: {base}/docs")
         console.print(f"Demo API key: [bold]{key.api_key}[/bold] "

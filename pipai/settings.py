@@ -39,7 +39,17 @@ class Settings:
     heartbeat_timeout_s: float = 30.0
     max_attempts: int = 3
     engine_workers: int = 1
+    # Stretch every job to at least this many seconds (demos and cancel tests; 0 = off).
+    engine_min_job_seconds: float = 0.0
+    # Synthetic/imported bars; defaults to <data_dir>/market.
+    market_dir_override: Path | None = None
     instance: str = field(default="default")
+    # Signed requests: how old a timestamp may be (the future allowance is fixed at 1,000 ms).
+    api_recv_window_ms: int = 5000
+    # Weight budget per API key per minute (DESIGN §4), and where the counters live:
+    # memory:// per instance, or e.g. redis://host:6379 shared by several instances.
+    api_weight_per_minute: int = 1200
+    api_rate_limit_storage: str = "memory://"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -57,7 +67,13 @@ class Settings:
             heartbeat_timeout_s=_env_float("PIPAI_HEARTBEAT_TIMEOUT_S", 30.0),
             max_attempts=_env_int("PIPAI_MAX_ATTEMPTS", 3),
             engine_workers=_env_int("PIPAI_ENGINE_WORKERS", 1),
+            engine_min_job_seconds=_env_float("PIPAI_ENGINE_MIN_JOB_SECONDS", 0.0),
+            market_dir_override=Path(os.environ["PIPAI_MARKET_DIR"])
+            if os.environ.get("PIPAI_MARKET_DIR") else None,
             instance=os.environ.get("PIPAI_INSTANCE", "default"),
+            api_recv_window_ms=_env_int("PIPAI_API_RECV_WINDOW_MS", 5000),
+            api_weight_per_minute=_env_int("PIPAI_API_WEIGHT_PER_MINUTE", 1200),
+            api_rate_limit_storage=os.environ.get("PIPAI_API_RATE_LIMIT_STORAGE", "memory://"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -76,7 +92,13 @@ class Settings:
             "PIPAI_MAX_ATTEMPTS": str(self.max_attempts),
             "PIPAI_ENGINE_WORKERS": str(self.engine_workers),
             "PIPAI_INSTANCE": self.instance,
+            "PIPAI_ENGINE_MIN_JOB_SECONDS": str(self.engine_min_job_seconds),
+            "PIPAI_API_RECV_WINDOW_MS": str(self.api_recv_window_ms),
+            "PIPAI_API_WEIGHT_PER_MINUTE": str(self.api_weight_per_minute),
+            "PIPAI_API_RATE_LIMIT_STORAGE": self.api_rate_limit_storage,
         }
+        if self.market_dir_override is not None:
+            env["PIPAI_MARKET_DIR"] = str(self.market_dir_override)
         if self.bootstrap_servers:
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.bootstrap_servers
         return env
@@ -90,4 +112,4 @@ class Settings:
 
     @property
     def market_dir(self) -> Path:
-        return self.data_dir / "market"
+        return self.market_dir_override or self.data_dir / "market"

@@ -95,6 +95,28 @@ class Stack:
             time.sleep(0.2)  # poll interval of a readiness check with a deadline
         raise TimeoutError(f"the API did not answer within {timeout_s}s")
 
+    def wait_groups(self, timeout_s: float = 120.0) -> None:
+        """Wait until the orchestrator and engine consumer groups are stable (ready to work)."""
+        from confluent_kafka import ConsumerGroupState
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap, "log_level": 0})
+        groups = [f"{self.settings.topic_prefix}.orchestrator", f"{self.settings.topic_prefix}.engine"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}")
+            try:
+                described = admin.describe_consumer_groups(groups, request_timeout=5)
+                states = [f.result().state for f in described.values()]
+                if all(s == ConsumerGroupState.STABLE for s in states):
+                    return
+            except Exception:  # group not there yet
+                pass
+            time.sleep(0.2)  # poll interval of a readiness check with a deadline
+        raise TimeoutError(f"consumer groups {groups} not stable within {timeout_s}s")
+
     def stop(self) -> None:
         for name in reversed(list(self.children)):
             stop(self.children.pop(name))
