@@ -27,8 +27,18 @@ MAX_CAPITAL = 1e12
 _DECIMAL = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,18})?$")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
-_FIELDS = {"template_id", "params", "symbols", "timeframe", "start", "end", "capital",
-           "leverage", "fee_model", "fee_bps"}
+_FIELDS = {
+    "template_id",
+    "params",
+    "symbols",
+    "timeframe",
+    "start",
+    "end",
+    "capital",
+    "leverage",
+    "fee_model",
+    "fee_bps",
+}
 
 
 def parse_config(config: dict[str, Any]) -> BacktestConfig:
@@ -71,7 +81,11 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
         raise ConfigError("capital", f"must be > 0 and <= {MAX_CAPITAL:.0f}")
 
     leverage = _require(config, "leverage")
-    if not isinstance(leverage, int) or isinstance(leverage, bool) or not 1 <= leverage <= MAX_LEVERAGE:
+    if (
+        not isinstance(leverage, int)
+        or isinstance(leverage, bool)
+        or not 1 <= leverage <= MAX_LEVERAGE
+    ):
         raise ConfigError("leverage", f"must be an integer from 1 to {MAX_LEVERAGE}")
 
     fee_model = _require(config, "fee_model")
@@ -89,9 +103,16 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
         raise ConfigError("fee_bps", "only allowed when fee_model is fixed_bps")
 
     return BacktestConfig(
-        template_id=template_id, params=params, symbols=tuple(symbols), timeframe=timeframe,
-        start_ms=start_ms, end_ms=end_ms, capital=capital, leverage=leverage,
-        fee_model=fee_model, fee_bps=fee_bps,
+        template_id=template_id,
+        params=params,
+        symbols=tuple(symbols),
+        timeframe=timeframe,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        capital=capital,
+        leverage=leverage,
+        fee_model=fee_model,
+        fee_bps=fee_bps,
     )
 
 
@@ -103,7 +124,7 @@ def _require(config: dict[str, Any], key: str) -> Any:
 
 def _parse_decimal(field: str, value: Any) -> float:
     if not isinstance(value, str) or not _DECIMAL.match(value):
-        raise ConfigError(field, "must be a non-negative decimal string like \"10000.00\"")
+        raise ConfigError(field, 'must be a non-negative decimal string like "10000.00"')
     return float(value)
 
 
@@ -149,7 +170,11 @@ def _parse_value(field: str, prop: dict[str, Any], value: Any) -> Any:
             raise ConfigError(field, "must be an integer")
         number: float = value
     elif kind == "number":
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
             raise ConfigError(field, "must be a number")
         number = value
     else:  # decimal string

@@ -53,14 +53,17 @@ def max_drawdown(equity: np.ndarray) -> float | None:
 
 def cagr(equity: np.ndarray, periods_per_year: float) -> float | None:
     """(E_n / E_0) ^ (N / n) - 1, years counted as n / N bars. -1 if E_n <= 0.
-    None if n = 0 or E_0 <= 0."""
+    None if n = 0, E_0 <= 0, or the result overflows a float."""
     n = equity.shape[0] - 1
     if n < 1 or equity[0] <= 0.0:
         return None
     growth = equity[-1] / equity[0]
     if growth <= 0.0:
         return -1.0
-    return float(growth ** (periods_per_year / n) - 1.0)
+    try:
+        return float(growth) ** (periods_per_year / n) - 1.0
+    except OverflowError:  # a tiny sample annualised to astronomical growth
+        return None
 
 
 def calmar(cagr_value: float | None, max_drawdown_value: float | None) -> float | None:
@@ -100,8 +103,11 @@ def avg_trade_duration_seconds(entry_ms: np.ndarray, exit_ms: np.ndarray) -> int
 
 
 def compute_metrics(
-    equity: np.ndarray, periods_per_year: float, pnl: np.ndarray,
-    entry_ms: np.ndarray, exit_ms: np.ndarray,
+    equity: np.ndarray,
+    periods_per_year: float,
+    pnl: np.ndarray,
+    entry_ms: np.ndarray,
+    exit_ms: np.ndarray,
 ) -> dict[str, float | int | None]:
     r = bar_returns(equity)
     mdd = max_drawdown(equity)

@@ -15,18 +15,27 @@ data is one step; it is reported before and after.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from engine.contract import (
-    ENGINE_ERROR, INVALID_CONFIG, NO_DATA, UNKNOWN_SYMBOL, BacktestCancelled, BacktestConfig,
-    BacktestError, BacktestResult, ConfigError, ProgressCallback, Trade,
+    ENGINE_ERROR,
+    INVALID_CONFIG,
+    NO_DATA,
+    UNKNOWN_SYMBOL,
+    BacktestCancelled,
+    BacktestConfig,
+    BacktestError,
+    BacktestResult,
+    ConfigError,
+    ProgressCallback,
+    Trade,
 )
 from engine.kernels.account import account_kernel, new_account_state
 from engine.kernels.breakout import breakout_kernel
 from engine.kernels.fees import fee_tiers
-from engine.kernels.grid import grid_kernel
+from engine.kernels.grid import N_GRID_STATE, grid_kernel
 from engine.kernels.rsi_reversion import rsi_reversion_kernel
 from engine.kernels.sma_cross import sma_cross_kernel
 from engine.marketdata.bars import Bars
@@ -39,6 +48,9 @@ MAINTENANCE_MARGIN_RATE = 0.005  # 0.5% of position notional
 MAX_CHUNK_BARS = 65_536
 MIN_PROGRESS_STEPS = 25
 _LOAD_SHARE = 0.05  # progress fraction given to loading data
+
+# numba dispatchers are opaque to mypy; this alias states what the call returns.
+_account_kernel: Callable[..., tuple[np.ndarray, ...]] = account_kernel
 
 _TRADE_FIELDS = ("side", "entry_ms", "exit_ms", "entry_px", "exit_px", "qty", "fees", "pnl")
 
@@ -64,7 +76,8 @@ def run_backtest(
             b = store.bars(symbol, config.timeframe, config.start_ms, config.end_ms)
             if len(b) == 0:
                 raise BacktestError(
-                    NO_DATA, f"no {config.timeframe} bars for {symbol} in the requested range")
+                    NO_DATA, f"no {config.timeframe} bars for {symbol} in the requested range"
+                )
             bars[symbol] = b
             progress(_LOAD_SHARE * (k + 1) / len(config.symbols))
         return simulate(config, bars, progress, progress_from=_LOAD_SHARE)
@@ -98,8 +111,10 @@ def _check_config(config: BacktestConfig) -> None:
 
 
 def simulate(
-    config: BacktestConfig, bars_by_symbol: Mapping[str, Bars],
-    progress: ProgressCallback = _no_progress, progress_from: float = 0.0,
+    config: BacktestConfig,
+    bars_by_symbol: Mapping[str, Bars],
+    progress: ProgressCallback = _no_progress,
+    progress_from: float = 0.0,
 ) -> BacktestResult:
     """The compute part of a backtest on bars already in memory (no I/O)."""
     symbols = list(config.symbols)
@@ -122,11 +137,28 @@ def simulate(
         for i0 in range(0, n, chunk):
             i1 = min(n, i0 + chunk)
             fills = feed.fills(i0, i1)
-            part = account_kernel(
-                bars.open_time_ms, bars.open, bars.high, bars.low, bars.close, tf_ms,
-                i0, i1, i1 == n, *fills, float(config.leverage), MAINTENANCE_MARGIN_RATE,
-                *tiers, state["st"], state["st_i"], state["lot_qty"], state["lot_price"],
-                state["lot_time"], state["lot_fee"], state["day_volume"], equity,
+            part = _account_kernel(
+                bars.open_time_ms,
+                bars.open,
+                bars.high,
+                bars.low,
+                bars.close,
+                tf_ms,
+                i0,
+                i1,
+                i1 == n,
+                *fills,
+                float(config.leverage),
+                MAINTENANCE_MARGIN_RATE,
+                *tiers,
+                state["st"],
+                state["st_i"],
+                state["lot_qty"],
+                state["lot_price"],
+                state["lot_time"],
+                state["lot_fee"],
+                state["day_volume"],
+                equity,
             )
             if part[0].shape[0]:
                 trade_parts.append((sym_index, part))
@@ -139,8 +171,11 @@ def simulate(
     eq_time, eq = _portfolio_curve(curves, sleeve_capital)
     trades_cols, trade_symbols = _merge_trades(trade_parts, symbols)
     metrics = compute_metrics(
-        eq, periods_per_year(config.timeframe), trades_cols["pnl"],
-        trades_cols["entry_ms"], trades_cols["exit_ms"],
+        eq,
+        periods_per_year(config.timeframe),
+        trades_cols["pnl"],
+        trades_cols["entry_ms"],
+        trades_cols["exit_ms"],
     )
     trades = _trade_objects(trades_cols, trade_symbols, symbols)
     progress(1.0)
@@ -165,12 +200,24 @@ class _GridFeed(_FillFeed):
         self.levels = levels
         self.cell_qty = cell_qty
         self.cells = np.zeros(cell_qty.shape[0], dtype=np.int8)
-        self.gst = np.zeros(2)
+        self.gst = np.zeros(N_GRID_STATE)
 
     def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
         b = self.bars
-        return tuple(grid_kernel(b.open, b.high, b.low, b.close, i0, i1, self.levels,
-                                 self.cell_qty, self.cells, self.gst))
+        return tuple(
+            grid_kernel(
+                b.open,
+                b.high,
+                b.low,
+                b.close,
+                i0,
+                i1,
+                self.levels,
+                self.cell_qty,
+                self.cells,
+                self.gst,
+            )
+        )
 
 
 class _OrderListFeed(_FillFeed):
@@ -189,8 +236,14 @@ class _OrderListFeed(_FillFeed):
 
     def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
         lo, hi = np.searchsorted(self.bar, [i0, i1])
-        return (self.bar[lo:hi], self.price[lo:hi], self.qty[lo:hi], self.is_target[lo:hi],
-                self.maker[lo:hi], self.tag[lo:hi])
+        return (
+            self.bar[lo:hi],
+            self.price[lo:hi],
+            self.qty[lo:hi],
+            self.is_target[lo:hi],
+            self.maker[lo:hi],
+            self.tag[lo:hi],
+        )
 
 
 def _fill_feed(config: BacktestConfig, bars: Bars, sleeve_capital: float) -> _FillFeed:
@@ -209,8 +262,9 @@ def _fill_feed(config: BacktestConfig, bars: Bars, sleeve_capital: float) -> _Fi
     elif tid == "tpl_sma_cross":
         target = sma_cross_kernel(bars.close, int(p["fast"]), int(p["slow"]))
     elif tid == "tpl_rsi_reversion":
-        target = rsi_reversion_kernel(bars.close, int(p["period"]), float(p["oversold"]),
-                                      float(p["overbought"]))
+        target = rsi_reversion_kernel(
+            bars.close, int(p["period"]), float(p["oversold"]), float(p["overbought"])
+        )
     else:  # pragma: no cover - _check_config guards this
         raise ConfigError("template_id", "unknown template")
     return _OrderListFeed(bars, target)
@@ -239,8 +293,9 @@ def _merge_trades(
     if not parts:
         empty_i = np.empty(0, dtype=np.int64)
         empty_f = np.empty(0)
-        cols = {f: (empty_i if f in ("side", "entry_ms", "exit_ms") else empty_f)
-                for f in _TRADE_FIELDS}
+        cols = {
+            f: (empty_i if f in ("side", "entry_ms", "exit_ms") else empty_f) for f in _TRADE_FIELDS
+        }
         return cols, empty_i
     cols = {f: np.concatenate([p[k] for _, p in parts]) for k, f in enumerate(_TRADE_FIELDS)}
     sym = np.concatenate([np.full(p[0].shape[0], s, dtype=np.int64) for s, p in parts])
@@ -254,8 +309,15 @@ def _trade_objects(cols: dict[str, np.ndarray], sym: np.ndarray, symbols: list[s
     return [
         Trade(symbol, "long" if side > 0 else "short", entry, exit_, ep, xp, q, f, pnl)
         for symbol, side, entry, exit_, ep, xp, q, f, pnl in zip(
-            names, cols["side"].tolist(), cols["entry_ms"].tolist(),
-            cols["exit_ms"].tolist(), cols["entry_px"].tolist(), cols["exit_px"].tolist(),
-            cols["qty"].tolist(), cols["fees"].tolist(), cols["pnl"].tolist(), strict=True,
+            names,
+            cols["side"].tolist(),
+            cols["entry_ms"].tolist(),
+            cols["exit_ms"].tolist(),
+            cols["entry_px"].tolist(),
+            cols["exit_px"].tolist(),
+            cols["qty"].tolist(),
+            cols["fees"].tolist(),
+            cols["pnl"].tolist(),
+            strict=True,
         )
     ]

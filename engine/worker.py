@@ -199,7 +199,12 @@ class EngineWorker:
         try:
             config = parse_config(orjson.loads(item.config_json))
             result = run_backtest(config, self.store, run.on_progress)
+            formatted = format_metrics(result.metrics)
+            for name in ("total_trades", "avg_trade_duration_seconds"):
+                formatted[name] = int(formatted[name] or 0)  # 0 when no trades; Avro longs
+            metrics = Metrics(**{k: formatted[k] for k in Metrics.__dataclass_fields__})
             document = result_document(result)
+            document["metrics"] = metrics.as_dict()  # one rendering for job and result
             document_json = orjson.dumps(document).decode()
         except BacktestCancelled:
             log.info("job_cancelled", job_id=item.job_id, attempt=item.attempt)
@@ -218,7 +223,6 @@ class EngineWorker:
         self.send(self.topics.results, item.job_id,
                   BacktestResult(job_id=item.job_id, attempt=item.attempt,
                                  document_json=document_json))
-        metrics = Metrics(**format_metrics(result.metrics))
         run.report(RunCompleted, metrics=metrics, result_ref=result_ref)
         log.info("job_completed", job_id=item.job_id, attempt=item.attempt,
                  seconds=round(time.perf_counter() - started, 3))

@@ -49,8 +49,12 @@ def new_account_state(capital: float, n_tags: int) -> dict[str, np.ndarray]:
     st_i = np.zeros(N_ST_I, dtype=np.int64)
     st_i[DAY] = -1
     return {
-        "st": st, "st_i": st_i, "lot_qty": np.zeros(n_tags), "lot_price": np.zeros(n_tags),
-        "lot_time": np.zeros(n_tags, dtype=np.int64), "lot_fee": np.zeros(n_tags),
+        "st": st,
+        "st_i": st_i,
+        "lot_qty": np.zeros(n_tags),
+        "lot_price": np.zeros(n_tags),
+        "lot_time": np.zeros(n_tags, dtype=np.int64),
+        "lot_fee": np.zeros(n_tags),
         "day_volume": np.zeros(_RING),
     }
 
@@ -81,8 +85,25 @@ def _fee_rate(t, notional, maker, tier_volume, tier_maker, tier_taker, st, st_i,
 
 
 @njit(cache=True)
-def _record(tr_side, tr_entry, tr_exit, tr_entry_px, tr_exit_px, tr_qty, tr_fee, tr_pnl, nt,
-            side, entry_t, exit_t, entry_px, exit_px, qty, fees, pnl):
+def _record(
+    tr_side,
+    tr_entry,
+    tr_exit,
+    tr_entry_px,
+    tr_exit_px,
+    tr_qty,
+    tr_fee,
+    tr_pnl,
+    nt,
+    side,
+    entry_t,
+    exit_t,
+    entry_px,
+    exit_px,
+    qty,
+    fees,
+    pnl,
+):
     tr_side[nt] = side
     tr_entry[nt] = entry_t
     tr_exit[nt] = exit_t
@@ -95,8 +116,28 @@ def _record(tr_side, tr_entry, tr_exit, tr_entry_px, tr_exit_px, tr_qty, tr_fee,
 
 
 @njit(cache=True)
-def _apply_fill(tag, dq, p, t, fee, st, st_i, lot_qty, lot_price, lot_time, lot_fee,
-                tr_side, tr_entry, tr_exit, tr_entry_px, tr_exit_px, tr_qty, tr_fee, tr_pnl, nt):
+def _apply_fill(
+    tag,
+    dq,
+    p,
+    t,
+    fee,
+    st,
+    st_i,
+    lot_qty,
+    lot_price,
+    lot_time,
+    lot_fee,
+    tr_side,
+    tr_entry,
+    tr_exit,
+    tr_entry_px,
+    tr_exit_px,
+    tr_qty,
+    tr_fee,
+    tr_pnl,
+    nt,
+):
     st[CASH] -= dq * p + fee
     st[POS] += dq
     lq = lot_qty[tag]
@@ -115,9 +156,25 @@ def _apply_fill(tag, dq, p, t, fee, st, st_i, lot_qty, lot_price, lot_time, lot_
         exit_fee = fee * close_q / abs(dq)
         entry_fee = lot_fee[tag] * close_q / size
         pnl = side * close_q * (p - lot_price[tag]) - entry_fee - exit_fee
-        nt = _record(tr_side, tr_entry, tr_exit, tr_entry_px, tr_exit_px, tr_qty, tr_fee,
-                     tr_pnl, nt, side, lot_time[tag], t, lot_price[tag], p, close_q,
-                     entry_fee + exit_fee, pnl)
+        nt = _record(
+            tr_side,
+            tr_entry,
+            tr_exit,
+            tr_entry_px,
+            tr_exit_px,
+            tr_qty,
+            tr_fee,
+            tr_pnl,
+            nt,
+            side,
+            lot_time[tag],
+            t,
+            lot_price[tag],
+            p,
+            close_q,
+            entry_fee + exit_fee,
+            pnl,
+        )
         if close_q >= size:
             lot_qty[tag] = 0.0
             lot_fee[tag] = 0.0
@@ -139,10 +196,34 @@ def _apply_fill(tag, dq, p, t, fee, st, st_i, lot_qty, lot_price, lot_time, lot_
 
 @njit(cache=True)
 def account_kernel(
-    time_ms, open_, high, low, close, tf_ms, i0, i1, final,
-    f_bar, f_price, f_qty, f_is_target, f_maker, f_tag,
-    leverage, mmr, tier_volume, tier_maker, tier_taker,
-    st, st_i, lot_qty, lot_price, lot_time, lot_fee, day_volume, equity,
+    time_ms,
+    open_,
+    high,
+    low,
+    close,
+    tf_ms,
+    i0,
+    i1,
+    final,
+    f_bar,
+    f_price,
+    f_qty,
+    f_is_target,
+    f_maker,
+    f_tag,
+    leverage,
+    mmr,
+    tier_volume,
+    tier_maker,
+    tier_taker,
+    st,
+    st_i,
+    lot_qty,
+    lot_price,
+    lot_time,
+    lot_fee,
+    day_volume,
+    equity,
 ):
     """Run bars [i0, i1) of one sleeve; fills must all lie in [i0, i1), ordered by bar.
     Writes equity[i0 + 1 : i1 + 1] and returns the trades closed in this chunk as
@@ -173,11 +254,39 @@ def account_kernel(
                 else:
                     dq = f_qty[k]
                 if dq != 0.0:
-                    fee = _fee_rate(t, abs(dq) * p, f_maker[k], tier_volume, tier_maker,
-                                    tier_taker, st, st_i, day_volume)
-                    nt = _apply_fill(tag, dq, p, t, fee, st, st_i, lot_qty, lot_price, lot_time,
-                                     lot_fee, tr_side, tr_entry, tr_exit, tr_entry_px, tr_exit_px,
-                                     tr_qty, tr_fee, tr_pnl, nt)
+                    fee = _fee_rate(
+                        t,
+                        abs(dq) * p,
+                        f_maker[k],
+                        tier_volume,
+                        tier_maker,
+                        tier_taker,
+                        st,
+                        st_i,
+                        day_volume,
+                    )
+                    nt = _apply_fill(
+                        tag,
+                        dq,
+                        p,
+                        t,
+                        fee,
+                        st,
+                        st_i,
+                        lot_qty,
+                        lot_price,
+                        lot_time,
+                        lot_fee,
+                        tr_side,
+                        tr_entry,
+                        tr_exit,
+                        tr_entry_px,
+                        tr_exit_px,
+                        tr_qty,
+                        tr_fee,
+                        tr_pnl,
+                        nt,
+                    )
             k += 1
         q = st[POS]
         if q != 0.0:
@@ -198,9 +307,25 @@ def account_kernel(
                         side = 1 if lq > 0.0 else -1
                         charge = remaining * abs(lq) / gross
                         pnl = side * abs(lq) * (p_x - lot_price[j]) - lot_fee[j] - charge
-                        nt = _record(tr_side, tr_entry, tr_exit, tr_entry_px, tr_exit_px, tr_qty,
-                                     tr_fee, tr_pnl, nt, side, lot_time[j], t, lot_price[j], p_x,
-                                     abs(lq), lot_fee[j] + charge, pnl)
+                        nt = _record(
+                            tr_side,
+                            tr_entry,
+                            tr_exit,
+                            tr_entry_px,
+                            tr_exit_px,
+                            tr_qty,
+                            tr_fee,
+                            tr_pnl,
+                            nt,
+                            side,
+                            lot_time[j],
+                            t,
+                            lot_price[j],
+                            p_x,
+                            abs(lq),
+                            lot_fee[j] + charge,
+                            pnl,
+                        )
                         lot_qty[j] = 0.0
                         lot_fee[j] = 0.0
                 st[CASH] = 0.0
@@ -215,11 +340,39 @@ def account_kernel(
         for j in range(n_tags):
             lq = lot_qty[j]
             if lq != 0.0:
-                fee = _fee_rate(t, abs(lq) * p, False, tier_volume, tier_maker, tier_taker,
-                                st, st_i, day_volume)
-                nt = _apply_fill(j, -lq, p, t, fee, st, st_i, lot_qty, lot_price, lot_time,
-                                 lot_fee, tr_side, tr_entry, tr_exit, tr_entry_px, tr_exit_px,
-                                 tr_qty, tr_fee, tr_pnl, nt)
+                fee = _fee_rate(
+                    t, abs(lq) * p, False, tier_volume, tier_maker, tier_taker, st, st_i, day_volume
+                )
+                nt = _apply_fill(
+                    j,
+                    -lq,
+                    p,
+                    t,
+                    fee,
+                    st,
+                    st_i,
+                    lot_qty,
+                    lot_price,
+                    lot_time,
+                    lot_fee,
+                    tr_side,
+                    tr_entry,
+                    tr_exit,
+                    tr_entry_px,
+                    tr_exit_px,
+                    tr_qty,
+                    tr_fee,
+                    tr_pnl,
+                    nt,
+                )
         equity[i1] = st[CASH]
-    return (tr_side[:nt], tr_entry[:nt], tr_exit[:nt], tr_entry_px[:nt], tr_exit_px[:nt],
-            tr_qty[:nt], tr_fee[:nt], tr_pnl[:nt])
+    return (
+        tr_side[:nt],
+        tr_entry[:nt],
+        tr_exit[:nt],
+        tr_entry_px[:nt],
+        tr_exit_px[:nt],
+        tr_qty[:nt],
+        tr_fee[:nt],
+        tr_pnl[:nt],
+    )

@@ -28,5 +28,8 @@ def fee_tiers(fee_model: str, fee_bps: float | None) -> tuple[np.ndarray, np.nda
         bps = float(fee_bps or 0.0)
         return np.zeros(1), np.array([bps]), np.array([bps])
     table = np.array(TIER_TABLE, dtype=np.float64)
-    return (np.ascontiguousarray(table[:, 0]), np.ascontiguousarray(table[:, 1]),
-            np.ascontiguousarray(table[:, 2]))
+    return (
+        np.ascontiguousarray(table[:, 0]),
+        np.ascontiguousarray(table[:, 1]),
+        np.ascontiguousarray(table[:, 2]),
+    )

@@ -28,7 +28,7 @@ def rsi_reversion_kernel(close, period, oversold, overbought):
             ag = (ag * (period - 1) + g) / period
             al = (al * (period - 1) + lo) / period
         if i >= period:
-            if al == 0.0:
+            if al == 0.0:  # noqa: SIM108 - keeps the three RSI cases readable
                 rsi = 100.0 if ag > 0.0 else 50.0
             else:
                 rsi = 100.0 - 100.0 / (1.0 + ag / al)
@@ -36,9 +36,7 @@ def rsi_reversion_kernel(close, period, oversold, overbought):
                 pos = 1.0
             elif rsi > overbought:
                 pos = -1.0
-            elif pos > 0.0 and rsi >= 50.0:
-                pos = 0.0
-            elif pos < 0.0 and rsi <= 50.0:
+            elif pos > 0.0 and rsi >= 50.0 or pos < 0.0 and rsi <= 50.0:
                 pos = 0.0
         target[i] = pos
     return target

@@ -31,20 +31,30 @@ class Bars:
         lo = 0 if start_ms is None else int(np.searchsorted(t, start_ms, side="left"))
         hi = len(t) if end_ms is None else int(np.searchsorted(t, end_ms, side="left"))
         return Bars(
-            t[lo:hi], self.open[lo:hi], self.high[lo:hi],
-            self.low[lo:hi], self.close[lo:hi], self.volume[lo:hi],
+            t[lo:hi],
+            self.open[lo:hi],
+            self.high[lo:hi],
+            self.low[lo:hi],
+            self.close[lo:hi],
+            self.volume[lo:hi],
         )
 
     @staticmethod
     def from_arrays(
-        open_time_ms: np.ndarray, open_: np.ndarray, high: np.ndarray,
-        low: np.ndarray, close: np.ndarray, volume: np.ndarray,
+        open_time_ms: np.ndarray,
+        open_: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
     ) -> Bars:
         """Normalise dtypes and memory layout (the kernels are compiled for exactly these)."""
         f8 = np.float64
         return Bars(
             np.ascontiguousarray(open_time_ms, dtype=np.int64),
-            np.ascontiguousarray(open_, dtype=f8), np.ascontiguousarray(high, dtype=f8),
-            np.ascontiguousarray(low, dtype=f8), np.ascontiguousarray(close, dtype=f8),
+            np.ascontiguousarray(open_, dtype=f8),
+            np.ascontiguousarray(high, dtype=f8),
+            np.ascontiguousarray(low, dtype=f8),
+            np.ascontiguousarray(close, dtype=f8),
             np.ascontiguousarray(volume, dtype=f8),
         )

@@ -100,8 +100,11 @@ class MarketDataStore:
 
     def write_1m(self, symbol: str, bars: Bars, source: str) -> None:
         """Replace the 1m data of `symbol`; resampled files become stale."""
-        self._write(self.path(symbol, "1m"), bars, {
-            _SOURCE: source.encode(), _GENERATION: uuid.uuid4().hex.encode()})
+        self._write(
+            self.path(symbol, "1m"),
+            bars,
+            {_SOURCE: source.encode(), _GENERATION: uuid.uuid4().hex.encode()},
+        )
 
     def read_1m_if_stored(self, symbol: str) -> tuple[Bars, str] | None:
         p = self.path(symbol, "1m")
@@ -138,7 +141,10 @@ class MarketDataStore:
                 self._cache.move_to_end(key)
                 return hit
         table = pq.read_table(path, memory_map=True)
-        cols = [table.column(c).to_numpy() for c in ("open_time", "open", "high", "low", "close", "volume")]
+        cols = [
+            table.column(c).to_numpy()
+            for c in ("open_time", "open", "high", "low", "close", "volume")
+        ]
         bars = Bars.from_arrays(*cols)
         with self._lock:
             self._cache[key] = bars
@@ -148,11 +154,16 @@ class MarketDataStore:
 
     def _write(self, path: Path, bars: Bars, metadata: dict[bytes, bytes]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.table({
-            "open_time": pa.array(bars.open_time_ms, type=pa.int64()),
-            "open": bars.open, "high": bars.high, "low": bars.low,
-            "close": bars.close, "volume": bars.volume,
-        }).replace_schema_metadata(metadata)
+        table = pa.table(
+            {
+                "open_time": pa.array(bars.open_time_ms, type=pa.int64()),
+                "open": bars.open,
+                "high": bars.high,
+                "low": bars.low,
+                "close": bars.close,
+                "volume": bars.volume,
+            }
+        ).replace_schema_metadata(metadata)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         try:
             pq.write_table(table, tmp, compression="zstd")

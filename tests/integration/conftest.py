@@ -38,7 +38,8 @@ class LiveStack:
 def grid_config(**overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "template_id": "tpl_grid",
-        "params": {"grid_levels": 8, "upper_price": "72000", "lower_price": "60000"},
+        # a grid around the synthetic BTC path of early 2025 (about 88k-108k), so it trades
+        "params": {"grid_levels": 10, "upper_price": "110000", "lower_price": "85000"},
         "symbols": ["BTCUSDT"],
         "timeframe": "1h",
         "start": "2025-01-01T00:00:00Z",

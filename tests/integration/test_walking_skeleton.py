@@ -22,7 +22,8 @@ def test_job_runs_to_done_with_all_ten_metrics(live: LiveStack) -> None:
 
     done = live.wait_for(job["id"], lambda j: j["status"] == "done")
     assert set(done["result"]["metrics"]) == METRIC_NAMES
-    assert isinstance(done["result"]["metrics"]["total_trades"], int)
+    assert done["result"]["metrics"]["total_trades"] > 0
+    assert done["result"]["metrics"]["sharpe"] is not None
     assert done["progress"] == 1.0 and done["error"] is None
     assert done["started_at"] and done["finished_at"]
 

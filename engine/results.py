@@ -1,0 +1,119 @@
+"""Shaping a BacktestResult into JSON-ready documents (Get Result, job summaries).
+
+Number formatting (all decimal strings, rounded half-even on the float's exact
+binary value, as Python's ``format(x, ".Nf")`` does; "-0" is written "0"):
+
+- metrics (``format_metrics``): sharpe, sortino, calmar, max_drawdown, win_rate,
+  profit_factor, cagr to 4 dp; expected_value (quote currency) to 2 dp; trailing
+  zeros stripped ("1.8400" -> "1.84"); total_trades and
+  avg_trade_duration_seconds are JSON integers; undefined metrics are null.
+- equity curve points and trade pnl: quote currency, exactly 2 dp ("10000.00").
+- trade fees, prices and quantities: up to 8 dp, trailing zeros stripped (fees
+  are often fractions of a cent; 8 dp is the exchanges' own precision).
+- times: ISO 8601 UTC with a Z, second precision ("2025-01-01T00:00:00Z").
+
+Size bounds (the document stays well under 4 MB): the equity curve keeps every
+k-th point, k = ceil((n - 1) / (max_equity_points - 1)), plus always the last
+point; the trades list keeps the `max_trades` most recent (by exit time) and
+``trades_total`` gives the full count.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.contract import BacktestResult
+
+MAX_TRADES = 10_000
+_RATIO_METRICS = (
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "cagr",
+)
+
+
+def fixed(x: float, dp: int) -> str:
+    """x rounded half-even to exactly `dp` decimals."""
+    s = format(x, f".{dp}f")
+    return s[1:] if s.startswith("-") and not s.strip("-0.") else s
+
+
+def stripped(x: float, dp: int) -> str:
+    """x rounded half-even to at most `dp` decimals, trailing zeros removed."""
+    s = fixed(x, dp)
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def format_metrics(metrics: dict[str, float | int | None]) -> dict[str, str | int | None]:
+    """The job-summary metrics form of the seed pages (see the module docstring)."""
+    out: dict[str, str | int | None] = {}
+    for name in _RATIO_METRICS:
+        out[name] = _decimal_or_none(metrics.get(name), 4)
+    out["expected_value"] = _decimal_or_none(metrics.get("expected_value"), 2)
+    total = metrics.get("total_trades")
+    out["total_trades"] = int(total) if total is not None else 0
+    dur = metrics.get("avg_trade_duration_seconds")
+    out["avg_trade_duration_seconds"] = int(dur) if dur is not None else None
+    return out
+
+
+def _decimal_or_none(x: float | int | None, dp: int) -> str | None:
+    if x is None or not math.isfinite(float(x)):
+        return None
+    return stripped(float(x), dp)
+
+
+def iso_times(ms: np.ndarray) -> list[str]:
+    """Unix ms -> "YYYY-MM-DDTHH:MM:SSZ" (vectorised; bar times are whole seconds)."""
+    text = np.datetime_as_string(np.asarray(ms, dtype="datetime64[ms]"), unit="s")
+    return [t + "Z" for t in text.tolist()]
+
+
+def result_document(
+    result: BacktestResult, max_equity_points: int = 10_000, max_trades: int = MAX_TRADES
+) -> dict[str, Any]:
+    """The Get Result body: {"metrics", "equity_curve", "trades", "trades_total"}."""
+    n = result.equity.shape[0]
+    keep = max(2, max_equity_points)
+    if n > keep:
+        k = math.ceil((n - 1) / (keep - 1))
+        idx = np.unique(np.r_[np.arange(0, n - 1, k), n - 1])
+    else:
+        idx = np.arange(n)
+    times = iso_times(result.equity_time_ms[idx])
+    equity_curve = [
+        {"time": t, "equity": fixed(e, 2)}
+        for t, e in zip(times, result.equity[idx].tolist(), strict=True)
+    ]
+    recent = result.trades[-max_trades:] if max_trades > 0 else []
+    entry = iso_times(np.array([t.entry_time_ms for t in recent], dtype=np.int64))
+    exit_ = iso_times(np.array([t.exit_time_ms for t in recent], dtype=np.int64))
+    trades = [
+        {
+            "symbol": t.symbol,
+            "side": t.side,
+            "entry_time": et,
+            "exit_time": xt,
+            "entry_price": stripped(t.entry_price, 8),
+            "exit_price": stripped(t.exit_price, 8),
+            "quantity": stripped(t.quantity, 8),
+            "fees": stripped(t.fees, 8),
+            "pnl": fixed(t.pnl, 2),
+        }
+        for t, et, xt in zip(recent, entry, exit_, strict=True)
+    ]
+    return {
+        "metrics": format_metrics(result.metrics),
+        "equity_curve": equity_curve,
+        "trades": trades,
+        "trades_total": len(result.trades),
+    }

@@ -1,0 +1,50 @@
+"""Compile every numba kernel once, on tiny in-memory data, before real jobs arrive.
+
+With ``cache=True`` the machine code is also written next to the modules, so a
+second process only loads it (a fraction of a second instead of seconds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.contract import BacktestConfig
+from engine.marketdata.bars import Bars
+from engine.marketdata.synthetic import synthetic_path_kernel
+from engine.runner import simulate
+
+_WARM_PARAMS: dict[str, dict[str, Any]] = {
+    "tpl_grid": {"grid_levels": 5, "upper_price": 110.0, "lower_price": 90.0},
+    "tpl_breakout": {"lookback": 5},
+    "tpl_sma_cross": {"fast": 3, "slow": 8},
+    "tpl_rsi_reversion": {"period": 5, "oversold": 30, "overbought": 70},
+}
+
+
+def warm_up() -> None:
+    n = 200
+    t = 1_704_067_200_000 + 60_000 * np.arange(n, dtype=np.int64)
+    close = 100.0 + 8.0 * np.sin(np.arange(n) / 7.0)
+    open_ = np.r_[close[0], close[:-1]]
+    bars = Bars.from_arrays(
+        t, open_, np.maximum(open_, close) + 0.5, np.minimum(open_, close) - 0.5, close, np.ones(n)
+    )
+    for template_id, params in _WARM_PARAMS.items():
+        for fee_model, fee_bps in (("fixed_bps", 5.0), ("tiered_maker_taker", None)):
+            config = BacktestConfig(
+                template_id=template_id,
+                params=params,
+                symbols=("WARMUP",),
+                timeframe="1m",
+                start_ms=int(t[0]),
+                end_ms=int(t[-1]) + 60_000,
+                capital=1000.0,
+                leverage=3,
+                fee_model=fee_model,
+                fee_bps=fee_bps,
+            )
+            simulate(config, {"WARMUP": bars})
+    z = np.zeros(4)
+    synthetic_path_kernel(z, z, np.ones(4), 1e-8, 0.03, 0.9, 1e-4, 0.99, 0.3)

@@ -1,0 +1,93 @@
+"""result_document and format_metrics: shapes, rounding, bounds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from engine import BacktestResult, Trade, format_metrics, result_document
+from engine.results import fixed, stripped
+from tests.engine.helpers import MIN, T0
+
+
+def test_format_metrics_rounding_and_none() -> None:
+    out = format_metrics(
+        {
+            "sharpe": 1.84,
+            "sortino": 2.312449,
+            "calmar": 1.12005,
+            "max_drawdown": -0.142,
+            "win_rate": 0.6380000001,
+            "profit_factor": None,
+            "cagr": 0.18765,  # binary 0.187650000...05
+            "expected_value": 12.4349,
+            "total_trades": 247,
+            "avg_trade_duration_seconds": 14820,
+        }
+    )
+    assert out == {
+        "sharpe": "1.84",
+        "sortino": "2.3124",
+        "calmar": "1.12",
+        "max_drawdown": "-0.142",
+        "win_rate": "0.638",
+        "profit_factor": None,
+        "cagr": "0.1877",
+        "expected_value": "12.43",
+        "total_trades": 247,
+        "avg_trade_duration_seconds": 14820,
+    }
+
+
+def test_number_helpers() -> None:
+    assert fixed(0.125, 2) == "0.12"  # exact binary tie -> half-even
+    assert fixed(0.375, 2) == "0.38"
+    assert fixed(-0.001, 2) == "0.00"  # no negative zero
+    assert stripped(2.0, 4) == "2"
+    assert stripped(-0.00001, 4) == "0"
+    assert stripped(0.000123456789, 8) == "0.00012346"
+
+
+def _result(n_points: int, n_trades: int) -> BacktestResult:
+    t = T0 + MIN * np.arange(n_points, dtype=np.int64)
+    trades = [
+        Trade("BTCUSDT", "long", T0 + i * MIN, T0 + (i + 1) * MIN, 100.5, 101.25, 0.1, 0.0123, 0.06)
+        for i in range(n_trades)
+    ]
+    return BacktestResult(
+        metrics={"total_trades": n_trades},
+        equity_time_ms=t,
+        equity=np.linspace(10_000, 11_000, n_points),
+        trades=trades,
+    )
+
+
+def test_document_shape() -> None:
+    doc = result_document(_result(5, 2))
+    assert doc["equity_curve"][0] == {"time": "2025-01-01T00:00:00Z", "equity": "10000.00"}
+    assert doc["equity_curve"][-1] == {"time": "2025-01-01T00:04:00Z", "equity": "11000.00"}
+    assert doc["trades"][0] == {
+        "symbol": "BTCUSDT",
+        "side": "long",
+        "entry_time": "2025-01-01T00:00:00Z",
+        "exit_time": "2025-01-01T00:01:00Z",
+        "entry_price": "100.5",
+        "exit_price": "101.25",
+        "quantity": "0.1",
+        "fees": "0.0123",
+        "pnl": "0.06",
+    }
+    assert doc["trades_total"] == 2
+    json.dumps(doc)
+
+
+def test_document_bounds() -> None:
+    doc = result_document(_result(525_601, 25_000), max_equity_points=10_000)
+    curve = doc["equity_curve"]
+    assert len(curve) <= 10_000
+    assert curve[0]["time"] == "2025-01-01T00:00:00Z"
+    assert curve[-1]["equity"] == "11000.00"  # the last point is always kept
+    assert len(doc["trades"]) == 10_000 and doc["trades_total"] == 25_000
+    assert doc["trades"][-1]["exit_time"] == "2025-01-18T08:40:00Z"  # the most recent are kept
+    assert len(json.dumps(doc)) < 4_000_000
