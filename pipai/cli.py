@@ -128,6 +128,81 @@ def keys_list() -> None:
         typer.echo(f"{key.api_key}\t{key.owner}\t{'revoked' if key.revoked else 'active'}")
 
 
+
+
+
+projections_app = typer.Typer(help="Read models built from the event log.")
+app.add_typer(projections_app, name="projections")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    into: Annotated[str | None, typer.Option(help="folder of the new view (default: next to "
+                                                 "the live one, swapped in with --replace)")] = None,
+    replace: Annotated[bool, typer.Option(help="swap the rebuilt view in for the live one "
+                                               "(stop the API first)")] = False,
+) -> None:
+    """Rebuild the jobs view from `events` and `results` alone."""
+    import shutil
+    from pathlib import Path
+
+    from projections.rebuild import rebuild
+
+    settings = Settings.from_env()
+    live = settings.data_dir / "api" / settings.instance / "jobs-view"
+    target = Path(into) if into else live.with_name("jobs-view.rebuild")
+    if target.exists() and not into:
+        shutil.rmtree(target)
+    started = time.perf_counter()
+    view = rebuild(settings, target)
+    view.close()
+    console.print(f"rebuilt {target} in {time.perf_counter() - started:.2f}s")
+    if replace:
+        old = live.with_name("jobs-view.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if live.exists():
+            live.rename(old)
+        target.rename(live)
+        shutil.rmtree(old, ignore_errors=True)
+        console.print(f"replaced {live}")
+
+
+@app.command()
+def replay(
+    job: Annotated[str | None, typer.Option(help="print this job's history")] = None,
+    verify: Annotated[bool, typer.Option(help="fold the whole log through evolve and report "
+                                              "any event the state machine would not produce")]
+    = False,
+) -> None:
+    """Audit replay of the event log."""
+    import dataclasses
+
+    from orchestrator.audit import verify as audit
+    from projections.rebuild import log_events
+
+    settings = Settings.from_env()
+    if job:
+        found = False
+        for event in log_events(settings, job):
+            found = True
+            record = dataclasses.asdict(event)
+            typer.echo(json.dumps({"type": type(event).__name__, **record}, default=str))
+        if not found:
+            console.print(f"no events for job {job}")
+            raise typer.Exit(1)
+    if verify:
+        report = audit(log_events(settings))
+        for finding in report.findings:
+            typer.echo(f"{finding.kind}\t{finding.job_id}\tseq={finding.seq}\t{finding.detail}")
+        console.print(f"{report.events} events, {report.jobs} jobs, {report.duplicates} duplicates, "
+                      f"{len(report.findings)} findings")
+        if not report.clean:
+            raise typer.Exit(2)
+    if not job and not verify:
+        console.print("give --job ID and/or --verify")
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

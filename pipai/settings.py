@@ -38,6 +38,10 @@ class Settings:
     # A running attempt that sends no report for this long is re-queued.
     heartbeat_timeout_s: float = 30.0
     max_attempts: int = 3
+    # at_least_once (idempotent effects) or exactly_once (Kafka transactions); docs/architecture.md
+    processing_guarantee: str = "at_least_once"
+    # How fast the group notices a dead orchestrator and hands its partitions over.
+    orchestrator_session_timeout_s: float = 10.0
     engine_workers: int = 1
     # Stretch every job to at least this many seconds (demos and cancel tests; 0 = off).
     engine_min_job_seconds: float = 0.0
@@ -66,6 +70,8 @@ class Settings:
             command_timeout_s=_env_float("PIPAI_COMMAND_TIMEOUT_S", 15.0),
             heartbeat_timeout_s=_env_float("PIPAI_HEARTBEAT_TIMEOUT_S", 30.0),
             max_attempts=_env_int("PIPAI_MAX_ATTEMPTS", 3),
+            processing_guarantee=os.environ.get("PIPAI_PROCESSING_GUARANTEE", "at_least_once"),
+            orchestrator_session_timeout_s=_env_float("PIPAI_ORCHESTRATOR_SESSION_TIMEOUT_S", 10.0),
             engine_workers=_env_int("PIPAI_ENGINE_WORKERS", 1),
             engine_min_job_seconds=_env_float("PIPAI_ENGINE_MIN_JOB_SECONDS", 0.0),
             market_dir_override=Path(os.environ["PIPAI_MARKET_DIR"])
@@ -90,6 +96,8 @@ class Settings:
             "PIPAI_COMMAND_TIMEOUT_S": str(self.command_timeout_s),
             "PIPAI_HEARTBEAT_TIMEOUT_S": str(self.heartbeat_timeout_s),
             "PIPAI_MAX_ATTEMPTS": str(self.max_attempts),
+            "PIPAI_PROCESSING_GUARANTEE": self.processing_guarantee,
+            "PIPAI_ORCHESTRATOR_SESSION_TIMEOUT_S": str(self.orchestrator_session_timeout_s),
             "PIPAI_ENGINE_WORKERS": str(self.engine_workers),
             "PIPAI_INSTANCE": self.instance,
             "PIPAI_ENGINE_MIN_JOB_SECONDS": str(self.engine_min_job_seconds),
