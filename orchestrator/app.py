@@ -55,7 +55,7 @@ def build_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=max(1.0, settings.orchestrator_session_timeout_s / 4),
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
-        broker_commit_every=100,
+        broker_commit_every=1000,
         broker_commit_interval=0.5,
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
@@ -104,7 +104,7 @@ def build_app(settings: Settings) -> faust.App:
                 work = work_for(state, new)
                 if work is not None:
                     await work_out.send(key=job_id.encode(), value=codec.encode(*to_record(work)))
-                log.info("event", job_id=job_id, type=type(new).__name__, seq=new.seq)
+                log.debug("event", job_id=job_id, type=type(new).__name__, seq=new.seq)
             if new_events:
                 jobs[job_id.encode()] = dump_state(state)
             if state.status != RUNNING:

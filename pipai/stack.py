@@ -67,8 +67,11 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return self.log_dir / f"{name}.log"
 
-    def start_process(self, name: str, module: str) -> subprocess.Popen[bytes]:
-        proc = spawn(module, self.settings.to_env(), self._log(name))
+    def start_process(self, name: str, module: str,
+                      **overrides: object) -> subprocess.Popen[bytes]:
+        """Start `python -m module`; `overrides` change its settings (e.g. instance="b")."""
+        settings = self.settings.with_(**overrides) if overrides else self.settings
+        proc = spawn(module, settings.to_env(), self._log(name))
         self.children[name] = proc
         return proc
 

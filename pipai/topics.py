@@ -6,6 +6,7 @@ partition count so that they are co-partitioned by job_id.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
@@ -65,4 +66,23 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
+    _wait_for_leaders(admin, list(topics.configs()), timeout_s)
     return topics
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """A new topic answers requests only once each partition has a leader."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        meta = admin.list_topics(timeout=timeout_s)
+        ready = all(
+            name in meta.topics and meta.topics[name].error is None
+            and meta.topics[name].partitions
+            and all(p.leader >= 0 and p.error is None for p in meta.topics[name].partitions.values())
+            for name in names
+        )
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {names} have no leaders after {timeout_s}s")
+        time.sleep(0.1)  # poll interval of a readiness check with a deadline

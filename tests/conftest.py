@@ -8,7 +8,6 @@ topic prefix so tests never see each other's data.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipai.broker import LocalBroker
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from pipai.processes import free_port
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,140 @@
+"""Event-log throughput: commands accepted per second through the orchestrator, and
+projection rebuild events per second, each beside the raw confluent-kafka consume
+rate of the same topic measured in the same run.
+
+    python -m benchmarks.event_log [--jobs 20000]
+
+Starts its own local broker (or uses KAFKA_BOOTSTRAP_SERVERS) and a real orchestrator
+process; only loopback traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from orchestrator.messages import SubmitJob, to_record
+from pipai.broker import LocalBroker
+from pipai.kafka_config import consumer_config, producer_config
+from pipai.processes import free_port
+from pipai.settings import Settings
+from pipai.stack import Stack
+from pipai.topics import Topics, ensure_topics
+from projections.rebuild import rebuild
+from schemas.codec import default_codec
+
+CONFIG = json.dumps({"template_id": "tpl_grid", "params": {"grid_levels": 8,
+                     "upper_price": "72000", "lower_price": "60000"}, "symbols": ["BTCUSDT"],
+                     "timeframe": "1h", "start": "2025-01-01T00:00:00Z",
+                     "end": "2025-12-31T23:59:59Z", "capital": "10000.00", "leverage": 1,
+                     "fee_model": "fixed_bps", "fee_bps": "5"}, sort_keys=True)
+
+
+def total_messages(settings: Settings, topic: str) -> int:
+    consumer = Consumer(consumer_config(settings, None))
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        total = 0
+        for partition in meta.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def raw_consume_rate(settings: Settings, topic: str, expected: int) -> float:
+    """Messages/s of a bare confluent-kafka consumer reading `topic` from the start."""
+    consumer = Consumer(consumer_config(settings, None))
+    meta = consumer.list_topics(topic, timeout=10)
+    consumer.assign([TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions])
+    seen = 0
+    started = time.perf_counter()
+    while seen < expected:
+        seen += sum(1 for m in consumer.consume(10_000, timeout=1.0) if not m.error())
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return seen / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    args = parser.parse_args()
+    n = args.jobs
+    tmp = Path(tempfile.mkdtemp(prefix="pipai-bench-"))
+    broker = None
+    settings = Settings.from_env().with_(
+        data_dir=tmp, topic_prefix=f"bench.{uuid.uuid4().hex[:8]}", partitions=6)
+    if not settings.bootstrap_servers:
+        broker = LocalBroker(tmp / "kafka", free_port(), free_port())
+        broker.start()
+        settings = settings.with_(bootstrap_servers=broker.bootstrap)
+    topics = ensure_topics(settings)
+    stack = Stack(settings, log_dir=tmp / "logs")
+    try:
+        stack.start_process("orchestrator", "orchestrator")
+        # outside the timed part: one command decided tells us the orchestrator runs
+        _produce(settings, topics, 1)
+        deadline = time.monotonic() + 120
+        while total_messages(settings, topics.events) < 1:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the orchestrator decided nothing within 120 s")
+            time.sleep(0.1)  # start-up poll
+        base_events = total_messages(settings, topics.events)
+        base_commands = total_messages(settings, topics.commands)
+
+        started = time.perf_counter()
+        _produce(settings, topics, n)
+        while total_messages(settings, topics.events) < base_events + n:
+            time.sleep(0.05)  # measurement poll
+        orchestrated = n / (time.perf_counter() - started)
+        raw_commands = raw_consume_rate(settings, topics.commands, base_commands + n)
+
+        events = total_messages(settings, topics.events)
+        started = time.perf_counter()
+        view = rebuild(settings, tmp / "rebuilt")
+        rebuild_rate = events / (time.perf_counter() - started)
+        view.close()
+        raw_events = raw_consume_rate(settings, topics.events, events)
+
+        print(f"jobs submitted:                       {n}")
+        print(f"orchestrator: commands accepted/s     {orchestrated:12,.0f}")
+        print(f"raw consume of commands topic, msg/s  {raw_commands:12,.0f}")
+        print(f"  ratio orchestrator / raw            {orchestrated / raw_commands:12.3f}")
+        print(f"projection rebuild: events/s          {rebuild_rate:12,.0f}  ({events} events)")
+        print(f"raw consume of events topic, msg/s    {raw_events:12,.0f}")
+        print(f"  ratio rebuild / raw                 {rebuild_rate / raw_events:12.3f}")
+    finally:
+        stack.stop()
+        if broker is not None:
+            broker.stop()
+
+
+def _produce(settings: Settings, topics: Topics, count: int) -> None:
+    codec = default_codec()
+    producer = Producer(producer_config(settings, **{"linger.ms": 20}))
+    now = int(time.time() * 1000)
+    for i in range(count):
+        job_id = f"bt_{uuid.uuid4().hex[:16]}"
+        command = SubmitJob(command_id=uuid.uuid4().hex, job_id=job_id, owner="bench",
+                            config_json=CONFIG, submitted_at=now + i, correlation_id=job_id)
+        while True:
+            try:
+                producer.produce(topics.commands, key=job_id.encode(),
+                                 value=codec.encode(*to_record(command)))
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    producer.flush(60)
+
+
+if __name__ == "__main__":
+    main()
