@@ -28,7 +28,10 @@ lint: setup
 	$(VENV)/bin/mypy pipai orchestrator api projections schemas engine
 
 bench: setup
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,bench]"
 	$(PY) -m benchmarks.engine
+	$(PY) -m benchmarks.event_log
+	$(PY) -m benchmarks.api
 
 clean:
 	rm -rf $(VENV) .cache .pipai

@@ -7,10 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.auth import Verifier
 from api.commands import CommandBus
 from api.errors import install_handlers
 from api.keys import KeyStore
+from api.openapi import install_openapi
 from api.routers import jobs, templates
+from api.signing import ReplayGuard
+from api.weights import UsedWeightHeader, WeightLimiter
 from pipai.settings import Settings
 from projections.jobs_view import JobsView
 from projections.runner import ProjectionRunner
@@ -27,7 +31,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         commands = CommandBus(settings, default_codec())
         runner.listeners.append(commands.on_applied)
         app.state.view, app.state.projection, app.state.commands = view, runner, commands
-        app.state.keys = KeyStore(settings.data_dir / "keys.json")
         runner.start()
         try:
             yield
@@ -42,7 +45,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Submit, watch, cancel and audit crypto strategy backtests.",
         lifespan=lifespan,
     )
+    # Verification needs no broker: built here, so tests can exercise it without the lifespan.
+    app.state.keys = KeyStore(settings.data_dir / "keys.json")
+    app.state.verifier = Verifier(
+        keys=app.state.keys,
+        limiter=WeightLimiter(settings.api_weight_per_minute, settings.api_rate_limit_storage),
+        replays=ReplayGuard(),
+        window_ms=settings.api_recv_window_ms,
+    )
+    app.add_middleware(UsedWeightHeader)
     install_handlers(app)
+    install_openapi(app)
     app.include_router(jobs.router)
     app.include_router(templates.router)
     return app

@@ -1,13 +1,33 @@
-"""Authentication as a dependency: who is calling (the key's owner)."""
+"""Who is calling, and may they: signed requests and weights as one dependency.
+
+`signed(weight)` verifies the request (api/signing.py) and spends `weight` of
+the key's budget (api/weights.py). Order of checks, and the code each failure
+gives (all 401 but RATE_LIMITED):
+
+1. `X-PipAI-API-Key` missing, unknown or revoked; timestamp or signature header
+   missing or malformed: UNAUTHORIZED.
+2. Signature does not match: INVALID_SIGNATURE. Checked before the clock, so
+   only an authentic request learns that its clock is off.
+3. Timestamp older than the receive window or > 1 s ahead: TIMESTAMP_OUT_OF_WINDOW.
+4. Signature already used inside the window (a replay): INVALID_SIGNATURE.
+5. Over budget: RATE_LIMITED (429, Retry-After); a refused request spends nothing.
+
+Once the key is known, the used weight goes on the response whatever happens.
+Nothing here logs a secret or a signature.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
 
+from api import signing
 from api.errors import ApiError
 from api.keys import KeyStore
+from api.weights import STATE_KEY, WeightLimiter
 
 
 @dataclass(frozen=True)
@@ -16,12 +36,67 @@ class Caller:
     owner: str
 
 
-def authenticate(request: Request) -> Caller:
-    store: KeyStore = request.app.state.keys
-    api_key = request.headers.get("X-PipAI-API-Key")
-    if not api_key:
-        raise ApiError("UNAUTHORIZED", "missing X-PipAI-API-Key")
-    key = store.get(api_key)
-    if key is None:
-        raise ApiError("UNAUTHORIZED", "unknown or revoked API key")
-    return Caller(api_key=key.api_key, owner=key.owner)
+@dataclass
+class Verifier:
+    keys: KeyStore
+    limiter: WeightLimiter
+    replays: signing.ReplayGuard
+    window_ms: int = signing.DEFAULT_WINDOW_MS
+
+    async def verify(self, request: Request, weight: int) -> Caller:
+        headers = request.headers
+        api_key = headers.get(signing.API_KEY_HEADER)
+        if not api_key:
+            raise ApiError("UNAUTHORIZED", f"missing {signing.API_KEY_HEADER}")
+        key = self.keys.get(api_key)
+        if key is None:
+            raise ApiError("UNAUTHORIZED", "unknown or revoked API key")
+        try:
+            self._check(request, key.secret, await request.body())
+        except ApiError:
+            setattr(request.state, STATE_KEY, self.limiter.used(api_key))
+            raise
+        charge = self.limiter.charge(api_key, weight)
+        setattr(request.state, STATE_KEY, charge.used)
+        if not charge.allowed:
+            raise ApiError("RATE_LIMITED",
+                           f"weight budget of {self.limiter.budget} per minute exhausted",
+                           headers={"Retry-After": str(charge.retry_after_s)})
+        return Caller(api_key=key.api_key, owner=key.owner)
+
+    def _check(self, request: Request, secret: str, body: bytes) -> None:
+        raw_ts = request.headers.get(signing.TIMESTAMP_HEADER)
+        signature = request.headers.get(signing.SIGNATURE_HEADER)
+        if not raw_ts or not signature:
+            raise ApiError("UNAUTHORIZED", f"signed requests need {signing.TIMESTAMP_HEADER} "
+                           f"and {signing.SIGNATURE_HEADER}")
+        timestamp = signing.parse_timestamp(raw_ts)
+        if timestamp is None:
+            raise ApiError("UNAUTHORIZED", f"{signing.TIMESTAMP_HEADER} must be Unix milliseconds")
+        if not signing.signature_matches(secret, signature, raw_ts, request.method,
+                                         _target(request), body):
+            raise ApiError("INVALID_SIGNATURE", "signature does not match the request")
+        now = int(time.time() * 1000)
+        if not signing.timestamp_in_window(timestamp, now, self.window_ms):
+            raise ApiError("TIMESTAMP_OUT_OF_WINDOW",
+                           f"timestamp must be within {self.window_ms} ms before and "
+                           f"{signing.MAX_FUTURE_MS} ms after the server time ({now})")
+        if not self.replays.first_use(signature, timestamp + self.window_ms, now):
+            raise ApiError("INVALID_SIGNATURE", "request already used (replayed signature)")
+
+
+def _target(request: Request) -> bytes:
+    """Path and query exactly as sent, percent-encoding kept."""
+    scope = request.scope
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string", b"")
+    return path + b"?" + query if query else path
+
+
+def signed(weight: int) -> Callable[[Request], Awaitable[Caller]]:
+    async def authenticate(request: Request) -> Caller:
+        verifier: Verifier = request.app.state.verifier
+        return await verifier.verify(request, weight)
+
+    authenticate.__name__ = f"signed_weight_{weight}"
+    return authenticate

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from pipai.log import get_logger
 
@@ -26,6 +27,9 @@ STATUS_OF = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
 class ApiError(Exception):
     def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -40,6 +44,15 @@ def error_response(code: str, message: str, headers: dict[str, str] | None = Non
                         status_code=STATUS_OF[code], headers=headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on this path (RFC 9110): Starlette names only the
+    first route's, and included routers are not flat, so ask each route to match."""
+    routes = request.app.router.routes
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in routes)]
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -47,19 +60,24 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
+        errors = exc.errors()
+        first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
         return error_response("INVALID_PARAMETER", f"{where}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response("NOT_FOUND", "no such resource")
         if exc.status_code == 405:
-            return error_response("METHOD_NOT_ALLOWED", "method not allowed")
+            return error_response("METHOD_NOT_ALLOWED", "method not allowed",
+                                  {"Allow": ", ".join(_allowed_methods(request))})
         return error_response("INVALID_PARAMETER", str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _internal(_: Request, exc: Exception) -> JSONResponse:
-        log.error("internal_error", error_type=type(exc).__name__)
-        return error_response("INTERNAL", "internal error")
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal_error", error_type=type(exc).__name__, path=request.url.path)
+        # Rendered outside the middleware stack: add the weight header here.
+        used = request.scope.get("state", {}).get("used_weight")
+        headers = {"X-PipAI-Used-Weight-1m": str(used)} if used is not None else None
+        return error_response("INTERNAL", "internal error", headers)

@@ -1,13 +1,18 @@
 """Engine compute benchmark: every template on one year of 1m BTCUSDT.
 
-Run:  python -m benchmarks.engine [--data-dir .pipai/market] [--runs 7]
+Run:  python -m benchmarks.engine [--data-dir DIR] [--runs 7]
+
+DIR defaults to the app's store (<PIPAI_DATA_DIR>/market, i.e. .pipai/market),
+where BTCUSDT is generated on first use (~1 s) and then reused.
 
 Prints, per template, the median compute time of `simulate` (kernels + trades
 + all ten metrics; data already in memory, kernels warmed up) and bars/s,
-beside references measured in the same run: a bare numba loop of the same grid
-logic (fills and mark-to-market only: no lots, trades, fee tiers or metrics),
-and, when importable, backtesting.py and vectorbt running an SMA crossover on
-the same bars.
+beside references measured in the same run on the same bars: a bare numba loop
+of the same grid logic (fills and mark-to-market only: no lots, trades, fee
+tiers or metrics), and, when installed (the `bench` extra), vectorbt's SMA
+pipeline (MA -> crossover signals -> Portfolio.from_signals -> stats) and
+backtesting.py's event-driven SmaCross. Then the ratios: tpl_grid against the
+bare loop, tpl_sma_cross against vectorbt and backtesting.py.
 """
 
 from __future__ import annotations
@@ -85,12 +90,11 @@ def median_seconds(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
-def line(label: str, seconds: float, n: int, base: float | None = None) -> None:
-    ratio = f"  x{seconds / base:6.2f} of tpl_grid" if base else ""
-    print(f"  {label:<34} {seconds * 1e3:9.2f} ms  {n / seconds / 1e6:8.2f} M bars/s{ratio}")
+def line(label: str, seconds: float, n: int) -> None:
+    print(f"  {label:<40} {seconds * 1e3:10.2f} ms  {n / seconds / 1e6:8.2f} M bars/s")
 
 
-def reference_backtesting_py(bars: Bars, runs: int) -> float | None:
+def reference_backtesting_py(bars: Bars, runs: int) -> tuple[float, int] | None:
     try:
         import pandas as pd
         from backtesting import Backtest, Strategy
@@ -123,11 +127,15 @@ def reference_backtesting_py(bars: Bars, runs: int) -> float | None:
         },
         index=pd.to_datetime(bars.open_time_ms, unit="ms"),
     )
-    bt = Backtest(frame, SmaCross, cash=10_000_000, commission=0.0005)
-    return median_seconds(bt.run, max(1, runs // 3))
+    import backtesting.backtesting as bt_module
+
+    bt_module._tqdm = lambda seq, **_: seq  # no progress bar on stderr
+    bt = Backtest(frame, SmaCross, cash=10_000_000, commission=0.0005, finalize_trades=True)
+    trades = int(bt.run()["# Trades"])
+    return median_seconds(bt.run, max(1, runs // 3)), trades
 
 
-def reference_vectorbt(bars: Bars, runs: int) -> float | None:
+def reference_vectorbt(bars: Bars, runs: int) -> tuple[float, int] | None:
     try:
         import vectorbt as vbt
     except ImportError:
@@ -137,29 +145,40 @@ def reference_vectorbt(bars: Bars, runs: int) -> float | None:
 
     close = pd.Series(bars.close, index=pd.to_datetime(bars.open_time_ms, unit="ms"))
 
-    def run() -> object:
+    def run() -> Any:
         fast = vbt.MA.run(close, 60)
         slow = vbt.MA.run(close, 240)
+        # direction="both": entries go long, exits go short (stop-and-reverse, as ours)
         pf = vbt.Portfolio.from_signals(
-            close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow), fees=0.0005
+            close,
+            fast.ma_crossed_above(slow),
+            fast.ma_crossed_below(slow),
+            direction="both",
+            fees=0.0005,
+            init_cash=10_000.0,
         )
         return pf.stats()
 
-    run()
-    return median_seconds(run, runs)
+    trades = int(run()["Total Trades"])  # the first call compiles vectorbt's kernels
+    return median_seconds(run, runs), trades
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(".pipai/market"))
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="market-data store (default: <PIPAI_DATA_DIR>/market)")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    if args.data_dir is None:
+        from pipai.settings import Settings
+
+        args.data_dir = Settings.from_env().market_dir
 
     store = MarketDataStore(args.data_dir)
     started = time.perf_counter()
     bars = store.bars("BTCUSDT", "1m", YEAR_START, YEAR_END)
     print(
-        f"data: BTCUSDT 1m 2025, {len(bars):,} bars "
+        f"data: BTCUSDT 1m 2025 from {args.data_dir}, {len(bars):,} bars "
         f"(load/generate {time.perf_counter() - started:.2f} s)"
     )
     started = time.perf_counter()
@@ -168,7 +187,7 @@ def main() -> None:
     n = len(bars)
 
     print(f"engine (simulate: kernels + trades + 10 metrics), median of {args.runs}:")
-    grid_time: float | None = None
+    engine: dict[str, float] = {}
     for template_id, params in TEMPLATES.items():
         config = BacktestConfig(
             template_id=template_id,
@@ -183,14 +202,10 @@ def main() -> None:
             fee_bps=5.0,
         )
         result = simulate(config, {"BTCUSDT": bars})
-        seconds = median_seconds(partial(simulate, config, {"BTCUSDT": bars}), args.runs)
-        grid_time = grid_time or seconds
-        line(
-            f"{template_id} ({result.metrics['total_trades']} trades)",
-            seconds,
-            n,
-            None if template_id == "tpl_grid" else grid_time,
+        engine[template_id] = median_seconds(
+            partial(simulate, config, {"BTCUSDT": bars}), args.runs
         )
+        line(f"{template_id} ({result.metrics['total_trades']} trades)", engine[template_id], n)
 
     print("references:")
     levels = np.linspace(GRID["lower_price"], GRID["upper_price"], GRID["grid_levels"])
@@ -200,14 +215,23 @@ def main() -> None:
         lambda: bare_grid_loop(bars.open, bars.high, bars.low, bars.close, levels, qty, 5e-4),
         args.runs,
     )
-    line("bare numba grid loop", bare, n, grid_time)
+    line("bare numba grid loop (no trades/metrics)", bare, n)
+    refs: dict[str, float] = {}
     for name, fn in (
-        ("backtesting.py SMA cross", reference_backtesting_py),
-        ("vectorbt SMA cross", reference_vectorbt),
+        ("vectorbt SMA cross pipeline", reference_vectorbt),
+        ("backtesting.py SmaCross", reference_backtesting_py),
     ):
-        ref = fn(bars, args.runs)
-        if ref is not None and not math.isnan(ref):
-            line(name, ref, n, grid_time)
+        measured = fn(bars, args.runs)
+        if measured is not None and not math.isnan(measured[0]):
+            refs[name] = measured[0]
+            line(f"{name} ({measured[1]} trades)", measured[0], n)
+
+    print("ratios (reference time / engine time; > 1: the engine is faster):")
+    ratios = {"tpl_grid vs bare numba grid loop": bare / engine["tpl_grid"]}
+    for name, seconds in refs.items():
+        ratios[f"tpl_sma_cross vs {name}"] = seconds / engine["tpl_sma_cross"]
+    for label, ratio in ratios.items():
+        print(f"  {label + ':':<48} {ratio:8.2f}")
 
 
 if __name__ == "__main__":

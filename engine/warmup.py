@@ -1,7 +1,9 @@
 """Compile every numba kernel once, on tiny in-memory data, before real jobs arrive.
 
-With ``cache=True`` the machine code is also written next to the modules, so a
-second process only loads it (a fraction of a second instead of seconds).
+The tiny bars go through `Bars.from_arrays` like stored data (read-only arrays),
+so the signatures compiled here are exactly those real jobs use and the first
+job compiles nothing. With ``cache=True`` the machine code is also written next
+to the modules, so a second process only loads it (~0.25 s instead of ~7 s).
 """
 
 from __future__ import annotations

@@ -7,14 +7,25 @@ stored only after the result and the final report are acknowledged, so a worker
 killed mid-job leaves the item to be redelivered (or re-queued by the
 orchestrator's liveness check). Cancellation: a group-less consumer follows
 `events`; a JobCancelled for the running job stops the backtest at the next
-progress callback (well under a second).
+progress callback (the engine calls it every few ms of compute).
+
+Start-up pays the fixed costs once per process: `warm_up()` compiles (or loads
+from numba's on-disk cache) every kernel before the worker joins the group, and
+a low-priority background thread generates the synthetic 1m files of the
+default symbols that are missing (each under a per-symbol file lock, so several
+workers generate a symbol once). A job whose synthetic symbols are still
+missing generates them *before* it reports RunStarted: the job stays `queued`
+(cancellable by the orchestrator alone) and its running time measures the
+backtest, not a one-off data build.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from typing import Any
@@ -33,10 +44,10 @@ from engine import (
     run_backtest,
     warm_up,
 )
-from engine.contract import ENGINE_ERROR, INVALID_CONFIG
+from engine.contract import ENGINE_ERROR, INVALID_CONFIG, BacktestConfig
+from engine.marketdata.synthetic import SPECS
 from orchestrator.messages import (
     BacktestResult,
-    JobCancelled,
     Metrics,
     RunBacktest,
     RunCompleted,
@@ -61,6 +72,10 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class _ShuttingDown(Exception):
+    """SIGTERM during a job: abandon it uncommitted (it is redelivered or re-queued)."""
+
+
 class _Run:
     """Reports of one execution of one attempt (its own run_id and report_seq)."""
 
@@ -69,9 +84,9 @@ class _Run:
         self.item = item
         self.run_id = uuid.uuid4().hex
         self.report_seq = 0
-        self.last_sent_at = 0.0
-        self.last_fraction = 0.0
         self.began = time.monotonic()
+        self.last_sent_at = self.began  # RunStarted counts as the first report
+        self.last_fraction = 0.0
 
     def report(self, cls: type, **fields: Any) -> None:
         self.report_seq += 1
@@ -80,23 +95,31 @@ class _Run:
         self.worker.send(self.worker.topics.reports, self.item.job_id, message)
 
     def on_progress(self, fraction: float) -> None:
-        self._check_cancel()
+        """The engine's progress callback: serve Kafka, hear cancels, report."""
+        self.check_cancel()
         pace = self.worker.settings.engine_min_job_seconds
         while pace and time.monotonic() - self.began < fraction * pace:
             time.sleep(0.05)  # paced mode: still answers a cancel within ~50 ms
-            self._check_cancel()
+            self.check_cancel()
             self._maybe_report(fraction)
         self._maybe_report(fraction)
 
-    def _check_cancel(self) -> None:
+    def check_cancel(self) -> None:
         self.worker.keep_alive()
+        if self.worker.stopping:
+            raise _ShuttingDown()
         if self.worker.is_cancelled(self.item.job_id):
             raise BacktestCancelled()
 
     def _maybe_report(self, fraction: float) -> None:
+        """A RunProgressed when the job moved 5 % or a second passed since the last
+        report (whichever comes first): a running job is never silent for more
+        than a second (plus one engine step), and a fast job sends at most ~20."""
+        if fraction >= 1.0:
+            return  # RunCompleted says it
         now = time.monotonic()
         due = now - self.last_sent_at >= PROGRESS_EVERY_S
-        if fraction < 1.0 and (due or fraction - self.last_fraction >= PROGRESS_EVERY_FRACTION):
+        if due or fraction - self.last_fraction >= PROGRESS_EVERY_FRACTION - 1e-9:
             self.report(RunProgressed, progress=float(fraction))
             self.last_sent_at, self.last_fraction = now, fraction
 
@@ -117,6 +140,7 @@ class EngineWorker:
         self.cancel_watch = Consumer(consumer_config(settings, None))
         self.cancelled: set[str] = set()
         self.stopping = False
+        self.busy = False  # a job runs: every assigned work partition stays paused
 
     # ---- Kafka plumbing -----------------------------------------------------------
     def send(self, topic: str, key: str, message: Any) -> None:
@@ -124,9 +148,25 @@ class EngineWorker:
         self.producer.poll(0)
 
     def keep_alive(self) -> None:
-        """Serve the group protocol while a job runs (partitions are paused)."""
-        self.consumer.poll(0)
+        """Serve the group protocol while a job runs (partitions are paused).
+
+        Each poll resets the max.poll.interval.ms timer, so a job of any length
+        keeps the membership. Nothing should arrive while paused; if a message
+        does (a partition assigned between two polls), it is put back."""
+        msg = self.consumer.poll(0)
+        if msg is not None and not msg.error():
+            tp = TopicPartition(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+            self.consumer.pause([tp])
+            self.consumer.seek(tp)
         self._drain_cancellations()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Partitions gained by a rebalance during a job must not deliver work into it.
+        consumer.incremental_assign(partitions)
+        if self.busy and partitions:
+            consumer.pause(partitions)
+        log.info("work_partitions_assigned", partitions=[p.partition for p in partitions],
+                 paused=self.busy)
 
     def _watch_cancellations(self) -> None:
         meta = self.cancel_watch.list_topics(self.topics.events, timeout=10)
@@ -150,20 +190,58 @@ class EngineWorker:
     def is_cancelled(self, job_id: str) -> bool:
         return job_id in self.cancelled
 
+    # ---- start-up -----------------------------------------------------------------
+    def prepare(self) -> None:
+        """Fixed costs once per process, before joining the group."""
+        started = time.perf_counter()
+        warm_up()
+        log.info("engine_warmed_up", seconds=round(time.perf_counter() - started, 3))
+        if self.store.synthetic:
+            threading.Thread(target=self._pregenerate, name="pregenerate", daemon=True).start()
+
+    def _pregenerate(self) -> None:
+        """Generate the missing default synthetic symbols at low CPU priority."""
+        with contextlib.suppress(OSError):  # nice this thread only (Linux)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        for symbol in SPECS:
+            if self.stopping:
+                return
+            started = time.perf_counter()
+            try:
+                if self.store.generate_if_missing(symbol):
+                    log.info("synthetic_data_generated", symbol=symbol,
+                             seconds=round(time.perf_counter() - started, 3))
+            except Exception:  # a full disk must not kill the worker; jobs retry it
+                log.exception("synthetic_data_generation_failed", symbol=symbol)
+                return
+
+    def _prepare_data(self, config: BacktestConfig) -> None:
+        """Generate the job's missing synthetic symbols now (the job is still queued)."""
+        for symbol in config.symbols:
+            started = time.perf_counter()
+            try:
+                if self.store.generate_if_missing(symbol):
+                    log.info("synthetic_data_generated", symbol=symbol,
+                             seconds=round(time.perf_counter() - started, 3))
+            except Exception:  # the run itself retries and fails the job with a code
+                log.exception("synthetic_data_generation_failed", symbol=symbol)
+            self.keep_alive()
+
     # ---- the loop -----------------------------------------------------------------
     def run(self) -> None:
-        warm_up()
+        self.prepare()
         self._watch_cancellations()
-        self.consumer.subscribe([self.topics.work])
+        self.consumer.subscribe([self.topics.work], on_assign=self._on_assign)
         log.info("engine_worker_ready", worker_id=self.worker_id)
         while not self.stopping:
             msg = self.consumer.poll(0.5)
             self._drain_cancellations()
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer_error", error=str(msg.error()))
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer_error", error=str(error))
                 continue
             self._handle(msg)
         self.close()
@@ -179,27 +257,41 @@ class EngineWorker:
                         offset=msg.offset(), error=str(exc))
             self._done(msg)
             return
-        if item.job_id in self.cancelled:
-            log.info("skip_cancelled_job", job_id=item.job_id)
-            self._done(msg)
-            return
-        assignment = self.consumer.assignment()
-        self.consumer.pause(assignment)
+        self.busy = True
+        self.consumer.pause(self.consumer.assignment())
         try:
             self._execute(item)
+        except _ShuttingDown:
+            log.info("job_abandoned_on_shutdown", job_id=item.job_id, attempt=item.attempt)
+            return  # not committed: the next owner of the partition runs it
         finally:
+            self.busy = False
             self.consumer.resume(self.consumer.assignment())
         self._done(msg)
 
     def _execute(self, item: RunBacktest) -> None:
+        try:
+            config: BacktestConfig | None = parse_config(orjson.loads(item.config_json))
+            config_error = None
+        except ConfigError as exc:
+            config, config_error = None, str(exc)
+        if config is not None:
+            self._prepare_data(config)
+        self._drain_cancellations()
+        if self.is_cancelled(item.job_id):
+            log.info("skip_cancelled_job", job_id=item.job_id, attempt=item.attempt)
+            return
         run = _Run(self, item)
         run.report(RunStarted, worker_id=self.worker_id)
         log.info("job_started", job_id=item.job_id, attempt=item.attempt, run_id=run.run_id)
+        if config is None:
+            run.report(RunFailed, error_code=INVALID_CONFIG, error_message=str(config_error))
+            log.info("job_failed", job_id=item.job_id, error_code=INVALID_CONFIG)
+            return
         started = time.perf_counter()
         try:
-            config = parse_config(orjson.loads(item.config_json))
             result = run_backtest(config, self.store, run.on_progress)
-            formatted = format_metrics(result.metrics)
+            formatted: dict[str, Any] = format_metrics(result.metrics)
             for name in ("total_trades", "avg_trade_duration_seconds"):
                 formatted[name] = int(formatted[name] or 0)  # 0 when no trades; Avro longs
             metrics = Metrics(**{k: formatted[k] for k in Metrics.__dataclass_fields__})
@@ -207,14 +299,17 @@ class EngineWorker:
             document["metrics"] = metrics.as_dict()  # one rendering for job and result
             document_json = orjson.dumps(document).decode()
         except BacktestCancelled:
-            log.info("job_cancelled", job_id=item.job_id, attempt=item.attempt)
-            return
-        except ConfigError as exc:
-            run.report(RunFailed, error_code=INVALID_CONFIG, error_message=str(exc))
+            log.info("job_cancelled", job_id=item.job_id, attempt=item.attempt,
+                     run_id=run.run_id, progress=round(run.last_fraction, 4),
+                     seconds=round(time.perf_counter() - started, 3))
             return
         except BacktestError as exc:
             run.report(RunFailed, error_code=exc.code, error_message=exc.message)
+            log.info("job_failed", job_id=item.job_id, error_code=exc.code,
+                     error_message=exc.message)
             return
+        except _ShuttingDown:
+            raise
         except Exception as exc:  # a bug must fail the job, not the worker
             log.exception("engine_error", job_id=item.job_id)
             run.report(RunFailed, error_code=ENGINE_ERROR, error_message=type(exc).__name__)
@@ -225,7 +320,8 @@ class EngineWorker:
                                  document_json=document_json))
         run.report(RunCompleted, metrics=metrics, result_ref=result_ref)
         log.info("job_completed", job_id=item.job_id, attempt=item.attempt,
-                 seconds=round(time.perf_counter() - started, 3))
+                 seconds=round(time.perf_counter() - started, 3),
+                 result_bytes=len(document_json))
 
     def _done(self, msg: Any) -> None:
         """Store and commit the offset once everything this item produced is acknowledged."""

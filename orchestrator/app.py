@@ -6,11 +6,12 @@ from the RocksDB table, `decide`, append the events to `events` (and RunBacktest
 items to `work`), fold them with `evolve`, store the state. Both input topics are
 co-partitioned with the table, so one job is only ever handled by one worker.
 
-Guarantee: at-least-once with idempotent effects (docs/architecture.md). Faust
-sends the events as attachments of the input message, acknowledged before the
-input's offset is committed; an input processed again after a crash either
-finds its effect in the table (duplicate command id, non-advancing progress,
-terminal state) or re-decides the same events with the same seq and event_id.
+Guarantee: at-least-once with idempotent effects, and no event written twice
+(docs/architecture.md). Faust flushes the producer before it commits input
+offsets, so nothing decided is lost. An input processed again after a crash
+finds its effect in the table, because before a partition's first input the
+table is reconciled with the events the log already holds
+(`orchestrator.reconcile`); the decider's idempotency then yields nothing.
 
 Liveness: a timer looks at running jobs in this worker's partitions; an attempt
 with no report for the heartbeat timeout gets a WorkerSilent input on
@@ -19,15 +20,19 @@ with no report for the heartbeat timeout gets a WorkerSilent input on
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections import Counter
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 
-from orchestrator.decider import RUNNING, decide_with_reason, evolve, work_for
-from orchestrator.messages import WorkerSilent, from_record, to_record
+from orchestrator.decider import decide_with_reason, evolve, work_for
+from orchestrator.liveness import LivenessTracker
+from orchestrator.messages import Report, WorkerSilent, from_record, to_record
+from orchestrator.reconcile import WATERMARK_KEY, fold_missing, read_partition
 from orchestrator.state_codec import dump_state, load_state
 from pipai.log import get_logger
 from pipai.settings import Settings
@@ -67,13 +72,60 @@ def build_app(settings: Settings) -> faust.App:
     # bytes keys and values: faust stores them raw (we serialise JobState ourselves)
     jobs = app.Table("jobs", partitions=settings.partitions, key_type=bytes, value_type=bytes)
     counters: Counter[str] = Counter()
-    # job_id -> (attempt, wall ms of the last report); rebuilt after restarts with a grace period
-    last_heard: dict[str, tuple[int, int]] = {}
-    heartbeat_ms = int(settings.heartbeat_timeout_s * 1000)
+    liveness = LivenessTracker(int(settings.heartbeat_timeout_s * 1000))
+    seeded_for: set[int] = set()  # the active partitions the tracker was last seeded from
+    reconciled: set[int] = set()  # input partitions whose table matches the log
+    acked: dict[int, int] = {}  # events partition -> offset after the last acknowledged event
+    recorded: dict[int, tuple[int, float]] = {}  # partition -> (watermark stored, when)
+
+    def on_event_acked(future: Any) -> None:
+        if not future.cancelled() and future.exception() is None:
+            meta = future.result()
+            acked[meta.partition] = max(acked.get(meta.partition, 0), meta.offset + 1)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(_: Any, assigned: Any = (), **__: Any) -> None:
+        # whoever held these partitions before may have died mid-input
+        for tp in assigned:
+            if tp.topic == topics.commands:
+                reconciled.discard(tp.partition)
+
+    async def reconcile(partition: int) -> None:
+        start = int(jobs.get(WATERMARK_KEY % partition) or b"0")
+        records, end = await asyncio.get_running_loop().run_in_executor(
+            None, read_partition, settings, topics.events, partition, start)
+        found = fold_missing(records, codec,
+                             lambda job_id: load_state(jobs.get(job_id.encode()), job_id))
+        now = int(time.time() * 1000)
+        for job_id, state in found.states.items():
+            jobs[job_id.encode()] = dump_state(state)
+            liveness.observe(state, now, heard=False)
+        for work in found.work:
+            await work_out.send(key=work.job_id.encode(), value=codec.encode(*to_record(work)))
+        jobs[WATERMARK_KEY % partition] = str(end).encode()
+        acked[partition] = max(acked.get(partition, 0), end)
+        recorded[partition] = (end, time.monotonic())
+        if found.gaps:
+            log.error("event_log_gaps", partition=partition, gaps=found.gaps[:10])
+        log.info("partition_reconciled", partition=partition, start=start, end=end,
+                 folded=found.folded, work_resent=len(found.work))
+
+    def record_watermark(partition: int) -> None:
+        """Store how far the log is folded into the table (changelog order keeps it true)."""
+        mark = acked.get(partition, 0)
+        stored, when = recorded.get(partition, (0, 0.0))
+        now = time.monotonic()
+        if mark > stored and (mark - stored >= 500 or now - when >= 1.0):
+            jobs[WATERMARK_KEY % partition] = str(mark).encode()
+            recorded[partition] = (mark, now)
 
     @app.agent(inputs)
     async def orchestrate(stream: Any) -> None:
         async for event in stream.events():
+            partition = event.message.partition
+            if partition not in reconciled:
+                await reconcile(partition)
+                reconciled.add(partition)
             key: bytes | None = event.key
             try:
                 name, record = codec.decode(event.value)
@@ -96,40 +148,55 @@ def build_app(settings: Settings) -> faust.App:
                 if ignored in ("stale_attempt", "foreign_run", "terminal", "unknown_job"):
                     log.info("report_dropped", job_id=job_id, reason=ignored,
                              dropped_total=counters[f"ignored_{ignored}"])
-            if hasattr(message, "run_id"):
-                last_heard[job_id] = (message.attempt, int(time.time() * 1000))
             for new in new_events:
                 state = evolve(state, new)
-                await events_out.send(key=job_id.encode(), value=codec.encode(*to_record(new)))
+                sent = await events_out.send(key=job_id.encode(),
+                                             value=codec.encode(*to_record(new)))
+                sent.add_done_callback(on_event_acked)  # type: ignore[attr-defined]
                 work = work_for(state, new)
                 if work is not None:
                     await work_out.send(key=job_id.encode(), value=codec.encode(*to_record(work)))
                 log.debug("event", job_id=job_id, type=type(new).__name__, seq=new.seq)
             if new_events:
                 jobs[job_id.encode()] = dump_state(state)
-            if state.status != RUNNING:
-                last_heard.pop(job_id, None)
+            # any report of the current attempt is a heartbeat, whether or not it changed state
+            heard = isinstance(message, Report) and message.attempt == state.attempt
+            liveness.observe(state, int(time.time() * 1000), heard)
+            record_watermark(partition)
+
+    def active_partitions() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.commands}
 
     @app.timer(interval=max(0.5, settings.heartbeat_timeout_s / 4))
     async def check_liveness() -> None:
+        try:
+            await find_silent_workers()
+        except Exception:  # an error here must not take the stream processor down
+            log.exception("liveness_check_failed")
+
+    async def find_silent_workers() -> None:
         now = int(time.time() * 1000)
-        for raw_key, raw_state in list(jobs.items()):
-            state = load_state(raw_state, raw_key.decode())
-            if state.status != RUNNING:
-                continue
-            attempt, heard = last_heard.setdefault(state.job_id, (state.attempt, now))
-            if attempt != state.attempt:
-                last_heard[state.job_id] = (state.attempt, now)
-                continue
-            if now - heard >= heartbeat_ms:
-                tick = WorkerSilent(job_id=state.job_id, attempt=state.attempt, now=now,
-                                    max_attempts=settings.max_attempts)
-                last_heard[state.job_id] = (state.attempt, now)  # one tick per timeout
-                await commands_out.send(key=state.job_id.encode(),
-                                        value=codec.encode(*to_record(tick)))
-                log.warning("worker_silent", job_id=state.job_id, attempt=state.attempt)
+        active = active_partitions()
+        if active != seeded_for:
+            # after a start or a rebalance: learn the running jobs of the partitions we own
+            # (the table also holds standby copies of other workers' partitions: skip them)
+            liveness.reseed((load_state(v, k.decode()) for k, v in list(jobs.items())
+                             if not k.startswith(b"\x00")  # watermarks, not jobs
+                             and partition_of(k, settings.partitions) in active), now)
+            seeded_for.clear()
+            seeded_for.update(active)
+        for job_id, attempt in liveness.silent(now):
+            tick = WorkerSilent(job_id=job_id, attempt=attempt, now=now,
+                                max_attempts=settings.max_attempts)
+            await commands_out.send(key=job_id.encode(), value=codec.encode(*to_record(tick)))
+            log.warning("worker_silent", job_id=job_id, attempt=attempt)
 
     return app
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The Java/aiokafka default partitioner: murmur2 of the key, positive, modulo."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def main() -> None:

@@ -12,8 +12,15 @@ from dataclasses import dataclass
 
 from orchestrator.decider import QUEUED, RUNNING, JobState, evolve, initial_state
 from orchestrator.messages import (
-    CommandRejected, Event, JobAccepted, JobCancelled, JobFailed, JobProgressed, JobRequeued,
-    JobStarted, JobSucceeded,
+    CommandRejected,
+    Event,
+    JobAccepted,
+    JobCancelled,
+    JobFailed,
+    JobProgressed,
+    JobRequeued,
+    JobStarted,
+    JobSucceeded,
 )
 
 # The statuses each event may follow (None: the job does not exist yet).

@@ -262,7 +262,8 @@ def evolve(state: JobState, event: Event) -> JobState:
                     error_code=event.error_code, error_message=event.error_message)
     elif isinstance(event, JobCancelled):
         base.update(status=CANCELLED, finished_at=event.occurred_at, progress=event.progress,
-                    cancel_reason=event.reason, command_ids=state.command_ids | {event.causation_id})
+                    cancel_reason=event.reason,
+                    command_ids=state.command_ids | {event.causation_id})
     elif isinstance(event, JobRequeued):
         base.update(status=QUEUED, attempt=event.attempt, run_id=None, worker_id=None,
                     progress=0.0)

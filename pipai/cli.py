@@ -11,12 +11,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from pipai.client_cli import register as register_client_commands
+from pipai.data_cli import data_app
 from pipai.settings import Settings
 
 app = typer.Typer(help="PipAI Backtest: event-sourced backtests on Apache Kafka.",
                   no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (secrets live in <data_dir>/keys.json, mode 0600).")
 app.add_typer(keys_app, name="keys")
+app.add_typer(data_app, name="data")
+register_client_commands(app)  # submit, list, get, result, cancel, watch, plot (the SDK)
 console = Console(stderr=True)
 
 
@@ -44,7 +48,7 @@ def run(
         console.print("[bold]Starting PipAI Backtest[/bold] (logs in "
                       f"{settings.data_dir / 'logs'})")
         stack.start()
-        stack.wait_api(key.api_key)
+        stack.wait_api(key)
         stack.wait_groups()
         base = f"http://{settings.api_host}:{settings.api_port}"
         console.print(f"[green]Ready[/green] in {time.monotonic() - started:.1f}s: {base}/docs")
@@ -97,7 +101,8 @@ def create_topics() -> None:
 @keys_app.command("create")
 def keys_create(
     owner: Annotated[str, typer.Option(help="the tenant whose jobs the key sees")],
-    as_json: Annotated[bool, typer.Option("--json", help="print {api_key, secret} as JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json",
+                                          help="print {api_key, secret} as JSON")] = False,
 ) -> None:
     """Create a key; prints the key and its secret (shown here only)."""
     from api.keys import KeyStore
@@ -130,15 +135,15 @@ def keys_list() -> None:
 
 
 
-
 projections_app = typer.Typer(help="Read models built from the event log.")
 app.add_typer(projections_app, name="projections")
 
 
 @projections_app.command("rebuild")
 def projections_rebuild(
-    into: Annotated[str | None, typer.Option(help="folder of the new view (default: next to "
-                                                 "the live one, swapped in with --replace)")] = None,
+    into: Annotated[str | None, typer.Option(
+        help="folder of the new view (default: next to the live one, swapped in with --replace)",
+    )] = None,
     replace: Annotated[bool, typer.Option(help="swap the rebuilt view in for the live one "
                                                "(stop the API first)")] = False,
 ) -> None:
@@ -194,13 +199,16 @@ def replay(
         report = audit(log_events(settings))
         for finding in report.findings:
             typer.echo(f"{finding.kind}\t{finding.job_id}\tseq={finding.seq}\t{finding.detail}")
-        console.print(f"{report.events} events, {report.jobs} jobs, {report.duplicates} duplicates, "
-                      f"{len(report.findings)} findings")
+        console.print(f"{report.events} events, {report.jobs} jobs, "
+                      f"{report.duplicates} duplicates, {len(report.findings)} findings")
         if not report.clean:
             raise typer.Exit(2)
     if not job and not verify:
         console.print("give --job ID and/or --verify")
         raise typer.Exit(1)
+
+
+
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -17,7 +18,7 @@ _SECRET_KEYS = ("secret", "signature", "password", "api_secret", "x-pipai-signat
 _configured = False
 
 
-def redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if any(marker in key.lower() for marker in _SECRET_KEYS):
             event[key] = "***"

@@ -18,6 +18,7 @@ import httpx
 
 from api.keys import ApiKey, KeyStore
 from pipai.broker import LocalBroker, broker_answers
+from pipai.client import PipaiAuth
 from pipai.log import get_logger
 from pipai.processes import spawn, stop
 from pipai.settings import Settings
@@ -83,7 +84,7 @@ class Stack:
             self.start_process(f"engine-{n}", "engine")
         self.start_process("api", "api")
 
-    def wait_api(self, api_key: str, timeout_s: float = 120.0) -> None:
+    def wait_api(self, key: ApiKey, timeout_s: float = 120.0) -> None:
         url = f"http://{self.settings.api_host}:{self.settings.api_port}/v1/backtest/templates"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -91,7 +92,8 @@ class Stack:
             if api is not None and api.poll() is not None:
                 raise RuntimeError(f"the API exited with {api.returncode}")
             try:
-                if httpx.get(url, headers={"X-PipAI-API-Key": api_key}, timeout=1).status_code == 200:
+                response = httpx.get(url, auth=PipaiAuth(key.api_key, key.secret), timeout=1)
+                if response.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -104,7 +106,8 @@ class Stack:
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient({"bootstrap.servers": self.settings.bootstrap, "log_level": 0})
-        groups = [f"{self.settings.topic_prefix}.orchestrator", f"{self.settings.topic_prefix}.engine"]
+        prefix = self.settings.topic_prefix
+        groups = [f"{prefix}.orchestrator", f"{prefix}.engine"]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for name, proc in self.children.items():

@@ -42,7 +42,8 @@ class Topics:
         return {
             self.commands: {"retention.ms": week, "cleanup.policy": "delete"},
             # The audit log: kept forever, never compacted.
-            self.events: {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
+            self.events: {"retention.ms": "-1", "retention.bytes": "-1",
+                          "cleanup.policy": "delete"},
             self.work: {"retention.ms": week, "cleanup.policy": "delete"},
             self.reports: {"retention.ms": week, "cleanup.policy": "delete"},
             self.results: {
@@ -78,7 +79,8 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) ->
         ready = all(
             name in meta.topics and meta.topics[name].error is None
             and meta.topics[name].partitions
-            and all(p.leader >= 0 and p.error is None for p in meta.topics[name].partitions.values())
+            and all(p.leader >= 0 and p.error is None
+                    for p in meta.topics[name].partitions.values())
             for name in names
         )
         if ready:

@@ -105,7 +105,8 @@ class JobsView:
         batch = WriteBatch(raw_mode=True)
         changed: dict[str, JobState] = {}
         for event in events:
-            before = changed.get(event.job_id) or self.get(event.job_id) or JobState(job_id=event.job_id)
+            before = (changed.get(event.job_id) or self.get(event.job_id)
+                      or JobState(job_id=event.job_id))
             if event.seq <= before.seq:
                 continue  # an event re-emitted after an orchestrator crash: already folded
             after = evolve(before, event)
@@ -120,7 +121,8 @@ class JobsView:
         for job_id, attempt, document in results:
             batch.put(SEP.join([b"r", job_id.encode(), b"%06d" % attempt]), document)
         for (topic, partition), offset in offsets.items():
-            batch.put(SEP.join([b"o", topic.encode(), str(partition).encode()]), str(offset).encode())
+            batch.put(SEP.join([b"o", topic.encode(), str(partition).encode()]),
+                      str(offset).encode())
         self.db.write(batch)
         return list(changed.values())
 

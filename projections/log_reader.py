@@ -28,11 +28,12 @@ def read_topic(settings: Settings, topic: str, batch: int = 5000) -> Iterator[An
         while remaining:
             messages = consumer.consume(num_messages=batch, timeout=1.0)
             for msg in messages:
-                if msg.error() or msg.partition() not in remaining:
+                partition, offset = msg.partition(), msg.offset()
+                if msg.error() or partition not in remaining or offset is None:
                     continue
                 yield msg
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    remaining.discard(msg.partition())
+                if offset + 1 >= ends[partition]:
+                    remaining.discard(partition)
             if not messages:  # a partition may end in control records that are never delivered
                 for tp in consumer.position([TopicPartition(topic, p) for p in remaining]):
                     if tp.offset >= ends[tp.partition]:

@@ -36,17 +36,17 @@ def rebuild(settings: Settings, path: Path, batch: int = 2000) -> JobsView:
     view = JobsView(path)
     codec = default_codec()
     topics = Topics.for_prefix(settings.topic_prefix)
+    pending_events: list[Event] = []
+    pending_results: list[tuple[str, int, bytes]] = []
+    offsets: dict[tuple[str, int], int] = {}
+
+    def flush() -> None:
+        view.apply(pending_events, pending_results, offsets)
+        pending_events.clear()
+        pending_results.clear()
+        offsets.clear()
+
     for topic in (topics.events, topics.results):
-        pending_events: list[Event] = []
-        pending_results: list[tuple[str, int, bytes]] = []
-        offsets: dict[tuple[str, int], int] = {}
-
-        def flush() -> None:
-            view.apply(pending_events, pending_results, offsets)
-            pending_events.clear()
-            pending_results.clear()
-            offsets.clear()
-
         for msg in read_topic(settings, topic):
             offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
             try:

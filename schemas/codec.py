@@ -55,6 +55,8 @@ class SchemaStore:
 
     def add(self, schema: dict[str, Any], reader: bool = True) -> _Schema:
         parsed = parse_schema(schema, _write_hint=False)
+        if not isinstance(parsed, dict) or parsed.get("type") != "record":
+            raise ValueError("each .avsc must hold one record schema")
         name = parsed["name"].rsplit(".", 1)[-1]
         entry = _Schema(name, parsed, rabin_fingerprint(parsed))
         self._writers[entry.fp] = entry

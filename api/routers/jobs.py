@@ -11,22 +11,32 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 
-from api.auth import Caller, authenticate
+from api import examples
+from api.auth import Caller, signed
 from api.errors import ApiError
-from api.models import CancelRequest, ErrorBody, Job, JobConfig, JobEvents, JobList, JobResult
+from api.models import CancelRequest, Job, JobConfig, JobEvents, JobList, JobResult
+from api.openapi import responses
 from api.presenters import event_object, job_object, parse_iso_ms
+from api.weights import WEIGHTS
 from engine import ConfigError, parse_config
 from orchestrator.decider import DONE, STATUSES, TERMINAL, JobState
 from orchestrator.messages import CancelJob, CommandRejected, Event, SubmitJob
 from projections.jobs_view import CursorError, JobsView
 
 router = APIRouter(prefix="/v1/backtest/jobs", tags=["jobs"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 429, 503)
-}
-CallerDep = Annotated[Caller, Depends(authenticate)]
+IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"
+
+
+# The signed caller, having spent the endpoint's weight (DESIGN §4).
+CreateCaller = Annotated[Caller, Depends(signed(WEIGHTS["create_job"]))]
+ListCaller = Annotated[Caller, Depends(signed(WEIGHTS["list_jobs"]))]
+GetCaller = Annotated[Caller, Depends(signed(WEIGHTS["get_job"]))]
+ResultCaller = Annotated[Caller, Depends(signed(WEIGHTS["get_result"]))]
+CancelCaller = Annotated[Caller, Depends(signed(WEIGHTS["cancel_job"]))]
+EventsCaller = Annotated[Caller, Depends(signed(WEIGHTS["job_events"]))]
 
 
 def _view(request: Request) -> JobsView:
@@ -41,7 +51,7 @@ def _owned(view: JobsView, caller: Caller, job_id: str) -> JobState:
     return state
 
 
-def _raise_rejection(event: Event) -> None:
+def _raise_rejection(event: Event | None) -> None:
     if isinstance(event, CommandRejected):
         raise ApiError(event.error_code, event.error_message)
 
@@ -50,30 +60,56 @@ def _canonical(config: dict[str, Any]) -> str:
     return orjson.dumps(config, option=orjson.OPT_SORT_KEYS).decode()
 
 
-@router.post("", status_code=201, response_model=Job, responses=ERRORS)
+_CREATE_BODY = {
+    "required": True,
+    "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/JobConfig"},
+        "examples": {
+            "grid": {"summary": "BTC grid (seed page)", "value": examples.GRID_CONFIG},
+            "breakout": {"summary": "ETH breakout (seed page)", "value": examples.BREAKOUT_CONFIG},
+        },
+    }},
+}
+
+
+def _config_from(body: bytes) -> JobConfig:
+    """The body, validated after authentication (FastAPI would parse it before)."""
+    try:
+        return JobConfig.model_validate_json(body or b"null")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise ApiError("INVALID_PARAMETER", f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+@router.post(
+    "", status_code=201, response_model=Job, openapi_extra={"requestBody": _CREATE_BODY},
+    responses=responses(409, 503, ok=201),
+    summary="Create Job", description="Weight: 10. Submit a backtest; the job object is "
+    "returned once the orchestrator has accepted it (status queued). With an "
+    "`Idempotency-Key`, a retry with the same body returns the same job (201, header "
+    "`Idempotent-Replayed: true`, current state); another body gives 409 IDEMPOTENCY_CONFLICT.")
 async def create_job(
-    config: JobConfig,
     request: Request,
-    caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+    caller: CreateCaller,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                                  max_length=128)] = None,
 ) -> Any:
+    config = _config_from(await request.body())
     raw = config.model_dump(exclude_none=True)
     try:
         parse_config(raw)
     except ConfigError as exc:
         raise ApiError("INVALID_PARAMETER", f"{exc.field}: {exc.message}") from None
-    config_json = _canonical(raw)
-    request_hash = hashlib.sha256(config_json.encode()).hexdigest()
+    # Stored as sent (the echo keeps the caller's key order); hashed canonically.
+    config_json = orjson.dumps(raw).decode()
+    request_hash = hashlib.sha256(_canonical(raw).encode()).hexdigest()
     view = _view(request)
     if idempotency_key:
         digest = hashlib.sha256(f"{caller.owner}\x00{idempotency_key}".encode()).hexdigest()
         job_id = "bt_" + digest[:16]
-        existing = view.get(job_id)
-        if existing is not None and existing.exists:
-            if existing.request_hash != request_hash:
-                raise ApiError("IDEMPOTENCY_CONFLICT",
-                               "Idempotency-Key was already used with another request body")
-            return job_object(existing)
+        if (replay := _replayed(view, job_id, request_hash)) is not None:
+            return replay
     else:
         job_id = "bt_" + uuid.uuid4().hex[:16]
     command_id = uuid.uuid4().hex
@@ -81,21 +117,53 @@ async def create_job(
                         config_json=config_json, submitted_at=int(time.time() * 1000),
                         correlation_id=request.headers.get("X-Request-Id", command_id),
                         idempotency_key=idempotency_key, request_hash=request_hash)
-    event = await request.app.state.commands.send(command)
-    _raise_rejection(event)
+    exists = (lambda: _exists(view, job_id)) if idempotency_key else None
+    event = await request.app.state.commands.send(command, already_decided=exists)
+    if event is not None:
+        _raise_rejection(event)
+    if idempotency_key and (event is None or event.causation_id != command_id):
+        # Another request with the same key got there first (a concurrent retry).
+        replay = _replayed(view, job_id, request_hash)
+        if replay is not None:
+            return replay
     return job_object(_owned(view, caller, job_id))
 
 
-@router.get("", response_model=JobList, responses=ERRORS)
+def _exists(view: JobsView, job_id: str) -> bool:
+    state = view.get(job_id)
+    return state is not None and state.exists
+
+
+def _replayed(view: JobsView, job_id: str, request_hash: str) -> JSONResponse | None:
+    existing = view.get(job_id)
+    if existing is None or not existing.exists:
+        return None
+    if existing.request_hash != request_hash:
+        raise ApiError("IDEMPOTENCY_CONFLICT",
+                       "Idempotency-Key was already used with another request body")
+    return JSONResponse(job_object(existing), status_code=201,
+                        headers={IDEMPOTENT_REPLAY_HEADER: "true"})
+
+
+@router.get("", response_model=JobList, responses=responses(),
+            summary="List Backtest Jobs",
+            description="Weight: 5. Recent jobs of the authenticated key's owner, sorted by "
+            "submitted_at descending; walk pages with `cursor` = the previous `next_cursor`.")
 async def list_jobs(
     request: Request,
-    caller: CallerDep,
-    status: Annotated[str | None, Query()] = None,
-    template_id: Annotated[str | None, Query()] = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: Annotated[str | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query()] = None,
+    caller: ListCaller,
+    status: Annotated[str | None, Query(
+        description="queued, running, done, failed or cancelled",
+        json_schema_extra={"enum": list(STATUSES)})] = None,
+    template_id: Annotated[str | None, Query(description="e.g. tpl_grid")] = None,
+    from_: Annotated[str | None, Query(alias="from", description=(
+        "Lower bound on submitted_at (inclusive), ISO 8601 UTC"),
+        json_schema_extra={"format": "date-time"})] = None,
+    to: Annotated[str | None, Query(description=(
+        "Upper bound on submitted_at (exclusive), ISO 8601 UTC"),
+        json_schema_extra={"format": "date-time"})] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100")] = 20,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> Any:
     if status is not None and status not in STATUSES:
         raise ApiError("INVALID_PARAMETER", f"status: must be one of {', '.join(STATUSES)}")
@@ -103,8 +171,12 @@ async def list_jobs(
     for name, value in (("from", from_), ("to", to)):
         try:
             bounds[name] = parse_iso_ms(value) if value is not None else None
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ApiError("INVALID_PARAMETER", f"{name}: not an ISO 8601 timestamp") from None
+    if bounds["to"] is not None and bounds["to"] <= 0:
+        return {"data": [], "next_cursor": None}  # nothing was submitted before 1970
+    if bounds["from"] is not None and bounds["from"] < 0:
+        bounds["from"] = None
     try:
         page = _view(request).list_jobs(caller.owner, status=status, template_id=template_id,
                                         from_ms=bounds["from"], to_ms=bounds["to"],
@@ -114,19 +186,29 @@ async def list_jobs(
     return {"data": [job_object(s) for s in page.states], "next_cursor": page.next_cursor}
 
 
-@router.get("/{job_id}", response_model=Job, responses=ERRORS)
-async def get_job(job_id: str, request: Request, caller: CallerDep) -> Any:
+@router.get("/{job_id}", response_model=Job, responses=responses(404),
+            summary="Get Job", description="Weight: 1. The job object.")
+async def get_job(job_id: str, request: Request, caller: GetCaller) -> Any:
     return job_object(_owned(_view(request), caller, job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=Job, responses=ERRORS)
-async def cancel_job(job_id: str, request: Request, caller: CallerDep) -> Any:
+@router.post(
+    "/{job_id}/cancel", response_model=Job,
+    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/CancelRequest"},
+        "example": examples.CANCEL_REQUEST}}}},
+    responses=responses(404, 409, 503),
+    summary="Cancel Backtest Job",
+    description="Weight: 5. Cancel a queued or running job. Jobs already in a terminal state "
+    "(done, failed, or cancelled) cannot be cancelled (409 INVALID_STATE). The body may be "
+    "empty; an optional `reason` (at most 200 chars) is recorded for audit.")
+async def cancel_job(job_id: str, request: Request, caller: CancelCaller) -> Any:
     body = await request.body()
     try:
         cancel = CancelRequest.model_validate_json(body) if body.strip() else CancelRequest()
-    except ValueError as exc:
-        raise ApiError("INVALID_PARAMETER", f"reason: {exc.__class__.__name__}: "
-                       "body must be {\"reason\": \"...\"} with at most 200 chars") from None
+    except ValueError:
+        raise ApiError("INVALID_PARAMETER", "reason: body must be {\"reason\": \"...\"} "
+                       "with at most 200 chars") from None
     view = _view(request)
     state = _owned(view, caller, job_id)
     if state.status in TERMINAL:
@@ -141,8 +223,10 @@ async def cancel_job(job_id: str, request: Request, caller: CallerDep) -> Any:
     return job_object(_owned(view, caller, job_id))
 
 
-@router.get("/{job_id}/result", response_model=JobResult, responses=ERRORS)
-async def get_result(job_id: str, request: Request, caller: CallerDep) -> Any:
+@router.get("/{job_id}/result", response_model=JobResult, responses=responses(404, 409, 503),
+            summary="Get Result", description="Weight: 10. Metrics, equity_curve and trades of "
+            "a done job; 409 INVALID_STATE while the job is not done.")
+async def get_result(job_id: str, request: Request, caller: ResultCaller) -> Any:
     view = _view(request)
     state = _owned(view, caller, job_id)
     if state.status != DONE:
@@ -156,14 +240,24 @@ async def get_result(job_id: str, request: Request, caller: CallerDep) -> Any:
     return Response(document, media_type="application/json")
 
 
-@router.get("/{job_id}/events", response_model=JobEvents, responses=ERRORS)
-async def job_events(job_id: str, request: Request, caller: CallerDep,
+_EVENTS_OK = {"text/event-stream": {"schema": {"type": "string"}, "example":
+              'id: 1\nevent: JobAccepted\ndata: {"type": "JobAccepted", "seq": 1, ...}\n\n'}}
+
+
+@router.get("/{job_id}/events", response_model=JobEvents,
+            responses={**responses(404), 200: {**responses(404)[200], "content": _EVENTS_OK}},
+            summary="Job Events", description="Weight: 5. The job's event history (audit), "
+            "oldest first. With `stream=true`, Server-Sent Events (`id` = seq, `event` = type, "
+            "`data` = the event as JSON): the history so far, then live events until the job "
+            "ends; `: keep-alive` comments every 15 s.")
+async def job_events(job_id: str, request: Request, caller: EventsCaller,
                      stream: bool = False) -> Any:
     view = _view(request)
     _owned(view, caller, job_id)
     if not stream:
         return {"data": [event_object(r) for r in view.history(job_id)]}
-    return StreamingResponse(_sse(request, view, job_id), media_type="text/event-stream")
+    return StreamingResponse(_sse(request, view, job_id), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
 
 
 async def _sse(request: Request, view: JobsView, job_id: str) -> AsyncIterator[bytes]:
@@ -183,7 +277,8 @@ async def _sse(request: Request, view: JobsView, job_id: str) -> AsyncIterator[b
             for record in view.history(job_id, after_seq=last_seq):
                 last_seq = record["seq"]
                 payload = orjson.dumps(event_object(record))
-                yield b"id: %d\nevent: %s\ndata: %s\n\n" % (last_seq, record["type"].encode(), payload)
+                kind = record["type"].encode()
+                yield b"id: %d\nevent: %s\ndata: %s\n\n" % (last_seq, kind, payload)
             state = view.get(job_id)
             if state is None or state.status in TERMINAL or await request.is_disconnected():
                 return

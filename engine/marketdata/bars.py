@@ -48,13 +48,23 @@ class Bars:
         close: np.ndarray,
         volume: np.ndarray,
     ) -> Bars:
-        """Normalise dtypes and memory layout (the kernels are compiled for exactly these)."""
+        """Normalise dtypes and memory layout (the kernels are compiled for exactly these).
+
+        The arrays are read-only: bars are shared through the store's cache by
+        every job of a worker, and numba compiles (and caches) one signature for
+        read-only arrays, which `warm_up` compiles ahead of the first job."""
         f8 = np.float64
         return Bars(
-            np.ascontiguousarray(open_time_ms, dtype=np.int64),
-            np.ascontiguousarray(open_, dtype=f8),
-            np.ascontiguousarray(high, dtype=f8),
-            np.ascontiguousarray(low, dtype=f8),
-            np.ascontiguousarray(close, dtype=f8),
-            np.ascontiguousarray(volume, dtype=f8),
+            _frozen(open_time_ms, np.int64),
+            _frozen(open_, f8),
+            _frozen(high, f8),
+            _frozen(low, f8),
+            _frozen(close, f8),
+            _frozen(volume, f8),
         )
+
+
+def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
+    view: np.ndarray = np.ascontiguousarray(a, dtype=dtype).view()
+    view.flags.writeable = False
+    return view

@@ -13,12 +13,14 @@ came from and is rebuilt when that no longer matches (e.g. after an import).
 
 Every write goes to a temp file in the same directory and is renamed into
 place, so concurrent processes (several engine workers, the CLI) never see a
-half-written file; two processes generating the same synthetic symbol at once
-both write identical content and the last rename wins.
+half-written file. Generating a synthetic symbol takes an exclusive lock on
+``<root>/<SYMBOL>/.generate.lock`` (flock) and re-checks the file under it, so
+several workers (or threads) starting at once generate each symbol once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import uuid
@@ -98,6 +100,20 @@ class MarketDataStore:
         for tf in timeframes:
             self.bars(symbol, tf, 0, 0)
 
+    def generate_if_missing(self, symbol: str) -> bool:
+        """Write the synthetic 1m file of `symbol` unless it is stored; True if this
+        call generated it. Waits while another process or thread generates it."""
+        if self.path(symbol, "1m").is_file() or not (self.synthetic and symbol in SPECS):
+            return False
+        lock_path = self.root / symbol / ".generate.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if self.path(symbol, "1m").is_file():
+                return False
+            self.write_1m(symbol, generate_1m(symbol), f"synthetic:v{GENERATOR_VERSION}")
+            return True
+
     def write_1m(self, symbol: str, bars: Bars, source: str) -> None:
         """Replace the 1m data of `symbol`; resampled files become stale."""
         self._write(
@@ -119,7 +135,7 @@ class MarketDataStore:
         if not p1.is_file():
             if not (self.synthetic and symbol in SPECS):
                 raise BacktestError(UNKNOWN_SYMBOL, f"no market data for symbol {symbol!r}")
-            self.write_1m(symbol, generate_1m(symbol), f"synthetic:v{GENERATOR_VERSION}")
+            self.generate_if_missing(symbol)
         if timeframe == "1m":
             return self._read(p1)
         generation = (pq.read_metadata(p1).metadata or {}).get(_GENERATION, b"")

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pipai.client import PipaiAuth
 from pipai.settings import Settings
 from pipai.stack import Stack, demo_key
 from tests.conftest import free_port
@@ -58,24 +59,33 @@ def market_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("market")
 
 
-def start_stack(tmp: Path, bootstrap: str, market: Path, **overrides: Any) -> Iterator[LiveStack]:
+def stack_settings(tmp: Path, bootstrap: str | None, market: Path, **overrides: Any) -> Settings:
+    """Settings of a test stack: its own data dir, topic prefix and API port."""
     import uuid
 
-    settings = Settings(
+    return Settings(
         data_dir=tmp, bootstrap_servers=bootstrap, topic_prefix=f"it.{uuid.uuid4().hex[:10]}",
         api_port=free_port(), market_dir_override=market, partitions=3,
     ).with_(**overrides)
-    stack = Stack(settings, log_dir=tmp / "logs")
+
+
+def run_stack(settings: Settings) -> Iterator[LiveStack]:
+    """Start the whole stack, wait until it is ready, yield it with a signing client."""
+    stack = Stack(settings, log_dir=settings.data_dir / "logs")
     key = demo_key(settings)
     try:
         stack.start()
-        stack.wait_api(key.api_key)
+        stack.wait_api(key)
         stack.wait_groups()
         with httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}",
-                          headers={"X-PipAI-API-Key": key.api_key}, timeout=30) as client:
+                          auth=PipaiAuth(key.api_key, key.secret), timeout=30) as client:
             yield LiveStack(stack, client, settings)
     finally:
         stack.stop()
+
+
+def start_stack(tmp: Path, bootstrap: str, market: Path, **overrides: Any) -> Iterator[LiveStack]:
+    yield from run_stack(stack_settings(tmp, bootstrap, market, **overrides))
 
 
 @pytest.fixture(scope="module")

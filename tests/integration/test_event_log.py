@@ -30,7 +30,8 @@ def crashy(kafka_bootstrap: str, market_dir: Path,
     yield from start_stack(
         tmp_path_factory.mktemp("crashy"), kafka_bootstrap, market_dir,
         engine_workers=2, engine_min_job_seconds=0.3, heartbeat_timeout_s=6.0,
-        max_attempts=3, orchestrator_session_timeout_s=6.0, command_timeout_s=30.0)
+        max_attempts=3, orchestrator_session_timeout_s=6.0, command_timeout_s=30.0,
+        api_weight_per_minute=1_000_000)
 
 
 def _restart_orchestrator(live: LiveStack) -> None:
@@ -94,7 +95,7 @@ def test_worker_sigkilled_mid_job_is_requeued_and_finishes(crashy: LiveStack) ->
     assert done["status"] == "done"
     history = crashy.client.get(f"/v1/backtest/jobs/{job['id']}/events").json()["data"]
     types = [e["type"] for e in history]
-    assert "JobSucceeded" == types[-1]
+    assert types[-1] == "JobSucceeded"
     assert types.count("JobStarted") >= 1
 
 

@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 from orchestrator.decider import (
-    CANCELLED, DONE, FAILED, INVALID_STATE, NOT_FOUND, QUEUED, RUNNING, WORKER_LOST,
-    IDEMPOTENCY_CONFLICT, JobState, decide, decide_with_reason, evolve, fold, initial_state,
+    CANCELLED,
+    DONE,
+    FAILED,
+    IDEMPOTENCY_CONFLICT,
+    INVALID_STATE,
+    NOT_FOUND,
+    QUEUED,
+    RUNNING,
+    WORKER_LOST,
+    JobState,
+    decide,
+    decide_with_reason,
+    evolve,
+    fold,
+    initial_state,
     work_for,
 )
 from orchestrator.messages import (
-    CancelJob, CommandRejected, JobAccepted, JobCancelled, JobFailed, JobProgressed,
-    JobRequeued, JobStarted, JobSucceeded, Metrics, RunBacktest, RunCompleted, RunFailed,
-    RunProgressed, RunStarted, SubmitJob, WorkerSilent, event_id_for,
+    CancelJob,
+    CommandRejected,
+    JobAccepted,
+    JobCancelled,
+    JobFailed,
+    JobProgressed,
+    JobRequeued,
+    JobStarted,
+    JobSucceeded,
+    Metrics,
+    RunBacktest,
+    RunCompleted,
+    RunFailed,
+    RunProgressed,
+    RunStarted,
+    SubmitJob,
+    WorkerSilent,
+    event_id_for,
 )
 
 JOB = "bt_1"
@@ -120,7 +148,8 @@ def test_a_rejected_command_redelivered_is_not_rejected_twice() -> None:
 
 def test_idempotency_key_same_body_is_silent_other_body_conflicts() -> None:
     state = run_to(submit(key="k", body_hash="h1"))
-    assert decide_with_reason(state, submit("c2", key="k", body_hash="h1")) == ([], "idempotent_retry")
+    retry = submit("c2", key="k", body_hash="h1")
+    assert decide_with_reason(state, retry) == ([], "idempotent_retry")
     events = decide(state, submit("c3", key="k", body_hash="h2"))
     assert events[0].error_code == IDEMPOTENCY_CONFLICT
 

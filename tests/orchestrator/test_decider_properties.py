@@ -7,7 +7,13 @@ from hypothesis import strategies as st
 
 from orchestrator.decider import TERMINAL, decide, evolve, fold, initial_state
 from orchestrator.messages import (
-    CancelJob, Metrics, RunCompleted, RunFailed, RunProgressed, RunStarted, SubmitJob,
+    CancelJob,
+    Metrics,
+    RunCompleted,
+    RunFailed,
+    RunProgressed,
+    RunStarted,
+    SubmitJob,
     WorkerSilent,
 )
 

@@ -8,7 +8,14 @@ import struct
 import pytest
 
 from orchestrator.messages import CancelJob, JobAccepted, from_record, to_record
-from schemas.codec import SCHEMA_DIR, Codec, DecodeError, SchemaStore, default_codec, rabin_fingerprint
+from schemas.codec import (
+    SCHEMA_DIR,
+    Codec,
+    DecodeError,
+    SchemaStore,
+    default_codec,
+    rabin_fingerprint,
+)
 
 EMPTY = 0xC15D213AA4D7A795
 
@@ -39,7 +46,8 @@ def test_fingerprint_matches_the_spec_algorithm() -> None:
 
 def test_every_message_round_trips() -> None:
     codec = default_codec()
-    event = JobAccepted(event_id="5c3a7ca1-9b04-5dce-9347-62befea06fdd", job_id="bt_1", seq=1, occurred_at=1_700_000_000_123,
+    event = JobAccepted(event_id="5c3a7ca1-9b04-5dce-9347-62befea06fdd", job_id="bt_1", seq=1,
+                        occurred_at=1_700_000_000_123,
                         causation_id="c", correlation_id="c", owner="alice",
                         config_json="{}", submitted_at=1_700_000_000_123)
     data = codec.encode(*to_record(event))

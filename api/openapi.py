@@ -1,0 +1,94 @@
+"""What OpenAPI says beyond the route signatures: errors, headers, signing, examples.
+
+Kept next to the routes' declarations so the document stays the truth the
+schemathesis test holds the API to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import examples
+from api.models import ErrorBody
+from api.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from api.weights import USED_WEIGHT_HEADER
+
+_WEIGHT_HEADER = {"description": "Weight spent by this key in the last minute (moving window).",
+                  "schema": {"type": "integer", "minimum": 0}}
+
+_ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: examples.error("INVALID_PARAMETER", "limit: Input should be less than or equal to 100"),
+    401: examples.error("INVALID_SIGNATURE", "signature does not match the request"),
+    404: examples.error("NOT_FOUND", "job bt_3c91ef not found"),
+    409: examples.error("INVALID_STATE", "job bt_3c91ef is already done"),
+    429: examples.error("RATE_LIMITED", "weight budget of 1200 per minute exhausted"),
+    503: examples.error("UNAVAILABLE", "the event log is unavailable; nothing was accepted"),
+}
+_ERROR_TEXT = {
+    400: "INVALID_PARAMETER: a parameter or the body is invalid (the message names it).",
+    401: "UNAUTHORIZED (missing/unknown/revoked key or signing headers), INVALID_SIGNATURE "
+         "(signature mismatch or replayed request) or TIMESTAMP_OUT_OF_WINDOW.",
+    404: "NOT_FOUND: the job does not exist or is not owned by the authenticated key.",
+    409: "INVALID_STATE or IDEMPOTENCY_CONFLICT.",
+    429: "RATE_LIMITED: the key's weight budget is spent; retry after Retry-After seconds.",
+    503: "UNAVAILABLE: the event log or the orchestrator is unreachable; nothing was "
+         "accepted, safe to retry (with the same Idempotency-Key).",
+}
+
+
+_JOBS = "/v1/backtest/jobs"
+# Success examples, set after generation: FastAPI drops None values from the
+# document, and the seed pages' `"error": null` must survive word for word.
+_OK_EXAMPLES: dict[tuple[str, str, str], Any] = {
+    (_JOBS, "post", "201"): {**examples.GRID_JOB_QUEUED},
+    (_JOBS, "get", "200"): examples.JOB_LIST,
+    (_JOBS + "/{job_id}", "get", "200"): examples.DONE_JOB,
+    (_JOBS + "/{job_id}/cancel", "post", "200"): examples.CANCELLED_JOB,
+}
+
+
+def responses(*statuses: int, ok: int = 200) -> dict[int | str, Any]:
+    """Documented responses: the success one with the weight header, then the errors."""
+    out: dict[int | str, Any] = {ok: {"headers": {USED_WEIGHT_HEADER: {**_WEIGHT_HEADER,
+                                                                       "required": True}}}}
+    for status in (400, 401, *statuses, 429):
+        headers: dict[str, Any] = {USED_WEIGHT_HEADER: _WEIGHT_HEADER}
+        if status == 429:
+            headers["Retry-After"] = {"description": "Seconds to wait.", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}}
+        out[status] = {"model": ErrorBody, "description": _ERROR_TEXT[status],
+                       "headers": headers,
+                       "content": {"application/json": {"example": _ERROR_EXAMPLES[status]}}}
+    return out
+
+
+def install_openapi(app: FastAPI) -> None:
+    """The signing headers as security schemes, required together on every operation."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        schemes = {
+            "ApiKey": (API_KEY_HEADER, "The API key."),
+            "Timestamp": (TIMESTAMP_HEADER, "Unix milliseconds; within 5,000 ms before and "
+                                            "1,000 ms after server time."),
+            "Signature": (SIGNATURE_HEADER, "Lowercase hex HMAC-SHA256 with the key's secret "
+                                            "over timestamp + METHOD + path_with_query + body."),
+        }
+        schema.setdefault("components", {})["securitySchemes"] = {
+            name: {"type": "apiKey", "in": "header", "name": header, "description": text}
+            for name, (header, text) in schemes.items()
+        }
+        schema["security"] = [{name: [] for name in schemes}]
+        for (path, method, status), example in _OK_EXAMPLES.items():
+            content = schema["paths"][path][method]["responses"][status]["content"]
+            content["application/json"]["example"] = example
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,86 @@
+"""Recovery of the orchestrator's table from the event log (the source of truth).
+
+At-least-once leaves one window open: events acknowledged by the broker whose
+new job state never reached the table's changelog (the process died between the
+two). Before a partition's inputs are processed after an assignment, the
+orchestrator reads that partition of `events` from the table's watermark (the
+offset below which every event is known to be folded into the table) to its end,
+and folds what the table lacks. The input processed again then finds its effect
+in the state and decides nothing: no event is ever written twice. Work items
+that such events called for are sent again (a duplicate work item is harmless:
+its run is foreign to the attempt and dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, TopicPartition
+
+from orchestrator.decider import JobState, evolve, work_for
+from orchestrator.messages import Event, RunBacktest, from_record, is_event
+from pipai.kafka_config import consumer_config
+from pipai.settings import Settings
+from schemas.codec import Codec, DecodeError
+
+WATERMARK_KEY = b"\x00events-watermark/%d"
+
+
+def read_partition(settings: Settings, topic: str, partition: int,
+                   start: int) -> tuple[list[tuple[int, bytes]], int]:
+    """(offset, value) of every message from `start` to the partition's end, and the end."""
+    consumer = Consumer(consumer_config(settings, None))
+    try:
+        tp = TopicPartition(topic, partition)
+        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        start = max(start, low)
+        records: list[tuple[int, bytes]] = []
+        if start >= high:
+            return records, high
+        consumer.assign([TopicPartition(topic, partition, start)])
+        while True:
+            batch = consumer.consume(num_messages=5000, timeout=1.0)
+            for msg in batch:
+                offset, value = msg.offset(), msg.value()
+                if not msg.error() and offset is not None and value is not None:
+                    records.append((offset, value))
+            position = consumer.position([tp])[0].offset
+            if (records and records[-1][0] + 1 >= high) or position >= high:
+                return records, high
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Reconciliation:
+    states: dict[str, JobState] = field(default_factory=dict)
+    work: list[RunBacktest] = field(default_factory=list)
+    folded: int = 0
+    gaps: list[tuple[str, int]] = field(default_factory=list)
+
+
+def fold_missing(records: list[tuple[int, bytes]], codec: Codec,
+                 load: Callable[[str], JobState]) -> Reconciliation:
+    """Fold the events the table lacks (pure but for `load`, the table lookup)."""
+    out = Reconciliation()
+    for _, value in records:
+        try:
+            event: Event = from_record(*codec.decode(value))
+        except (DecodeError, TypeError, KeyError):
+            continue
+        if not is_event(event):
+            continue
+        state = out.states.get(event.job_id) or load(event.job_id)
+        if event.seq <= state.seq:
+            continue  # already in the table
+        if event.seq != state.seq + 1:
+            out.gaps.append((event.job_id, event.seq))
+            continue
+        state = evolve(state, event)
+        out.states[event.job_id] = state
+        out.folded += 1
+        work = work_for(state, event)
+        if work is not None:
+            out.work.append(work)
+    return out
