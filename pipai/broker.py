@@ -58,6 +58,15 @@ def broker_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
         return False
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64, never starting with '-'
+    (like Kafka's own Uuid.randomUuid, so no command line can take it for an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalBroker:
     """Format (once) and run a KRaft broker whose storage lives in `data_dir`."""
 
@@ -117,10 +126,10 @@ class LocalBroker:
             f"-Dpipai.broker.log={self.log_file}",
         ]
         if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             subprocess.run(
                 ["java", *java_opts, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(props)],
+                 f"--cluster-id={cluster_id}", "-c", str(props)],
                 check=True,
                 capture_output=True,
             )
