@@ -135,7 +135,9 @@ class EngineWorker:
         self.consumer = Consumer(consumer_config(
             settings, f"{settings.topic_prefix}.engine",
             **{"enable.auto.offset.store": False, "max.poll.interval.ms": 300_000,
-               "partition.assignment.strategy": "cooperative-sticky"},
+               "partition.assignment.strategy": "cooperative-sticky",
+               # a killed worker's partitions move on within ~10 s (librdkafka's default: 45 s)
+               "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000},
         ))
         self.cancel_watch = Consumer(consumer_config(settings, None))
         self.cancelled: set[str] = set()
