@@ -18,7 +18,6 @@ from api.weights import UsedWeightHeader, WeightLimiter
 from pipai.settings import Settings
 from projections.jobs_view import JobsView
 from projections.runner import ProjectionRunner
-from schemas.codec import default_codec
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         view = JobsView(settings.data_dir / "api" / settings.instance / "jobs-view")
         runner = ProjectionRunner(settings, view)
-        commands = CommandBus(settings, default_codec())
+        commands = CommandBus(settings, runner.codec)
         runner.listeners.append(commands.on_applied)
         app.state.view, app.state.projection, app.state.commands = view, runner, commands
         runner.start()

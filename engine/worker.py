@@ -59,9 +59,10 @@ from orchestrator.messages import (
 )
 from pipai.kafka_config import consumer_config, producer_config
 from pipai.log import get_logger
+from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
-from schemas.codec import DecodeError, default_codec
+from schemas.codec import DecodeError
 
 log = get_logger("engine.worker")
 PROGRESS_EVERY_S = 1.0
@@ -128,7 +129,7 @@ class EngineWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = Topics.for_prefix(settings.topic_prefix)
-        self.codec = default_codec()
+        self.codec = kafka_codec(settings)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.store = MarketDataStore(settings.market_dir)
         self.producer = Producer(producer_config(settings))

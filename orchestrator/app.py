@@ -35,16 +35,17 @@ from orchestrator.messages import Report, WorkerSilent, from_record, to_record
 from orchestrator.reconcile import WATERMARK_KEY, fold_missing, read_partition
 from orchestrator.state_codec import dump_state, load_state
 from pipai.log import get_logger
+from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
-from schemas.codec import DecodeError, default_codec
+from schemas.codec import DecodeError
 
 log = get_logger("orchestrator")
 
 
 def build_app(settings: Settings) -> faust.App:
     topics = Topics.for_prefix(settings.topic_prefix)
-    codec = default_codec()
+    codec = kafka_codec(settings)
     datadir = (settings.data_dir / "orchestrator" / settings.instance).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(

@@ -40,7 +40,8 @@ def read_partition(settings: Settings, topic: str, partition: int,
             return records, high
         consumer.assign([TopicPartition(topic, partition, start)])
         while True:
-            batch = consumer.consume(num_messages=5000, timeout=1.0)
+            # short waits: consume() blocks for the whole timeout unless the batch fills
+            batch = consumer.consume(num_messages=5000, timeout=0.05)
             for msg in batch:
                 offset, value = msg.offset(), msg.value()
                 if not msg.error() and offset is not None and value is not None:

@@ -41,7 +41,9 @@ def configure(level: str | None = None) -> None:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        # straight to stderr: frameworks that reconfigure stdlib logging (faust sets the
+        # root level to its own) must not silence or reformat our events
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level_name)),
         cache_logger_on_first_use=True,
     )

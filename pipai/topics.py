@@ -1,4 +1,5 @@
-"""The five topics of DESIGN §1: names, configs, and idempotent creation.
+"""The five topics of DESIGN §1 (plus an internal compacted topic of writer schemas):
+names, configs, and idempotent creation.
 
 Kafka configuration of topics lives here and nowhere else. All topics share one
 partition count so that they are co-partitioned by job_id.
@@ -26,6 +27,7 @@ class Topics:
     work: str
     reports: str
     results: str
+    schemas: str  # internal: writer schemas by fingerprint (pipai.schema_log)
 
     @classmethod
     def for_prefix(cls, prefix: str) -> Topics:
@@ -35,6 +37,7 @@ class Topics:
             work=f"{prefix}.work",
             reports=f"{prefix}.reports",
             results=f"{prefix}.results",
+            schemas=f"{prefix}.schemas",
         )
 
     def configs(self) -> dict[str, dict[str, str]]:
@@ -50,6 +53,7 @@ class Topics:
                 "cleanup.policy": "compact",
                 "max.message.bytes": str(RESULTS_MAX_MESSAGE_BYTES),
             },
+            self.schemas: {"cleanup.policy": "compact"},
         }
 
 

@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.messages import BacktestResult, Event, from_record, is_event
+from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
 from projections.jobs_view import JobsView
 from projections.log_reader import read_topic
-from schemas.codec import DecodeError, default_codec
+from schemas.codec import DecodeError
 
 
 def log_events(settings: Settings, job_id: str | None = None) -> Iterator[Event]:
     """The events of the log in partition order (one job's order is its partition's)."""
-    codec = default_codec()
+    codec = kafka_codec(settings, publish=False)
     wanted = job_id.encode() if job_id else None
     for msg in read_topic(settings, Topics.for_prefix(settings.topic_prefix).events):
         if wanted is not None and msg.key() != wanted:
@@ -34,7 +35,7 @@ def rebuild(settings: Settings, path: Path, batch: int = 2000) -> JobsView:
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{path} is not empty")
     view = JobsView(path)
-    codec = default_codec()
+    codec = kafka_codec(settings, publish=False)
     topics = Topics.for_prefix(settings.topic_prefix)
     pending_events: list[Event] = []
     pending_results: list[tuple[str, int, bytes]] = []

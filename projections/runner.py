@@ -17,10 +17,11 @@ from orchestrator.decider import JobState
 from orchestrator.messages import BacktestResult, Event, from_record, is_event
 from pipai.kafka_config import consumer_config
 from pipai.log import get_logger
+from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
 from projections.jobs_view import JobsView
-from schemas.codec import DecodeError, default_codec
+from schemas.codec import DecodeError
 
 log = get_logger("projections")
 Listener = Callable[[list[Event], list[JobState]], None]
@@ -31,7 +32,7 @@ class ProjectionRunner:
         self.settings = settings
         self.view = view
         self.topics = Topics.for_prefix(settings.topic_prefix)
-        self.codec = default_codec()
+        self.codec = kafka_codec(settings)  # the API writes commands with it too
         self.listeners: list[Listener] = []
         self.poison = 0
         self._stop = threading.Event()

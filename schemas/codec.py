@@ -8,13 +8,18 @@ schema of the same full name, so a field added with a default in a newer writer
 never breaks an older reader, and an older writer's record gets the default.
 
 One topic carries several record types: the record's full name, recovered from
-the writer schema, says which.
+the writer schema, says which. A reader that meets a fingerprint it does not know
+(a newer writer) asks its `resolve` hook for more writer schemas, at most once
+per fingerprint per `RESOLVE_EVERY_S`; the Kafka side of that hook, a compacted
+topic of writer schemas, is `pipai.schema_log`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,7 @@ MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 SCHEMA_DIR = Path(__file__).resolve().parent
 NAMESPACE = "ai.pipai.backtest"
+RESOLVE_EVERY_S = 10.0
 
 
 class DecodeError(ValueError):
@@ -44,6 +50,7 @@ class _Schema:
     name: str  # short record name, e.g. "JobAccepted"
     parsed: dict[str, Any]
     fp: bytes
+    source: dict[str, Any]  # the schema as written (with defaults and docs), for sharing
 
 
 class SchemaStore:
@@ -58,7 +65,7 @@ class SchemaStore:
         if not isinstance(parsed, dict) or parsed.get("type") != "record":
             raise ValueError("each .avsc must hold one record schema")
         name = parsed["name"].rsplit(".", 1)[-1]
-        entry = _Schema(name, parsed, rabin_fingerprint(parsed))
+        entry = _Schema(name, parsed, rabin_fingerprint(parsed), schema)
         self._writers[entry.fp] = entry
         if reader:
             self._readers[name] = entry
@@ -80,13 +87,22 @@ class SchemaStore:
         except KeyError:
             raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}") from None
 
-    def schemas(self) -> list[dict[str, Any]]:
-        return [entry.parsed for entry in self._writers.values()]
+    def knows(self, fp: bytes) -> bool:
+        return fp in self._writers
+
+    def writer_schemas(self) -> dict[bytes, dict[str, Any]]:
+        """Every known writer schema as written, by fingerprint."""
+        return {fp: entry.source for fp, entry in self._writers.items()}
+
+
+Resolver = Callable[[SchemaStore], None]
 
 
 class Codec:
-    def __init__(self, store: SchemaStore) -> None:
+    def __init__(self, store: SchemaStore, resolve: Resolver | None = None) -> None:
         self.store = store
+        self.resolve = resolve
+        self._asked: dict[bytes, float] = {}  # fingerprint -> when resolve was last tried
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         schema = self.store.reader(name)
@@ -100,7 +116,7 @@ class Codec:
         """Return (record name, record), resolved into this reader's schema."""
         if data is None or len(data) < HEADER_LEN or data[:2] != MAGIC:
             raise DecodeError("not an Avro single-object encoded record")
-        writer = self.store.writer(data[2:HEADER_LEN])
+        writer = self._writer(data[2:HEADER_LEN])
         try:
             reader = self.store.reader(writer.name)
         except KeyError:
@@ -112,6 +128,16 @@ class Codec:
         if not isinstance(record, dict):
             raise DecodeError(f"{writer.name} did not decode to a record")
         return writer.name, record
+
+
+    def _writer(self, fp: bytes) -> _Schema:
+        if not self.store.knows(fp) and self.resolve is not None:
+            now = time.monotonic()
+            if now - self._asked.get(fp, -RESOLVE_EVERY_S) >= RESOLVE_EVERY_S:
+                # bounded: a poison message with a random fingerprint cannot cause a storm
+                self._asked[fp] = now
+                self.resolve(self.store)
+        return self.store.writer(fp)
 
 
 def default_codec() -> Codec:

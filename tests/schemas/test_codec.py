@@ -107,3 +107,35 @@ def test_truncated_body_is_a_decode_error() -> None:
     good = codec.encode(*to_record(CancelJob("c", "bt_1", "o", 1, "c", "why")))
     with pytest.raises(DecodeError):
         codec.decode(good[:-4])
+
+
+def test_unknown_writer_is_resolved_once_through_the_hook() -> None:
+    old_schema = json.loads((SCHEMA_DIR / "CancelJob.avsc").read_text())
+    new_schema = _with_added_field(old_schema)
+    writer_store = SchemaStore()
+    writer_store.add(new_schema)
+    data = Codec(writer_store).encode("CancelJob", {
+        "command_id": "c1", "job_id": "bt_1", "owner": "o", "reason": None,
+        "issued_at": 1, "correlation_id": "c1", "priority": 1})
+    calls: list[int] = []
+
+    def resolve(store: SchemaStore) -> None:  # what pipai.schema_log does from the topic
+        calls.append(1)
+        store.add(new_schema, reader=False)
+
+    reader = default_codec()
+    reader.resolve = resolve
+    assert reader.decode(data)[1]["job_id"] == "bt_1"
+    assert reader.decode(data)[1]["job_id"] == "bt_1"
+    assert len(calls) == 1  # known from then on
+
+
+def test_unknown_fingerprints_do_not_cause_a_resolve_storm() -> None:
+    calls: list[int] = []
+    reader = default_codec()
+    reader.resolve = lambda store: calls.append(1)
+    poison = b"\xc3\x01" + b"\x42" * 8 + b"\x00"
+    for _ in range(100):
+        with pytest.raises(DecodeError):
+            reader.decode(poison)
+    assert len(calls) == 1
