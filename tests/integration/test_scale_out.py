@@ -22,7 +22,7 @@ def pair(kafka_bootstrap: str, market_dir: Path,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     for live in start_stack(tmp_path_factory.mktemp("pair"), kafka_bootstrap, market_dir,
                             partitions=6, orchestrator_session_timeout_s=6.0,
-                            command_timeout_s=30.0, api_weight_per_minute=1_000_000):
+                            command_timeout_s=60.0, api_weight_per_minute=1_000_000):
         # a second orchestrator with its own RocksDB folder joins the same group
         live.stack.start_process("orchestrator-b", "orchestrator", instance="b")
         deadline = time.monotonic() + 90
