@@ -61,17 +61,24 @@ class ProjectionRunner:
         self.consumer.assign(assignment)
 
     def _run(self) -> None:
-        try:
-            self._assign()
-        except Exception:
-            log.exception("projection_assign_failed")
-            return
-        self._ready.set()
+        # A failure (broker unreachable at start, a write that fails) must not leave the
+        # API serving a view that silently stopped: back off, then resume from the
+        # offsets stored with the view, so nothing is skipped or applied twice.
+        while not self._stop.is_set():
+            try:
+                self._assign()
+                self._ready.set()
+                self._follow()
+            except Exception:
+                log.exception("projection_failed_retrying")
+                self._stop.wait(1.0)
+        self.consumer.close()
+
+    def _follow(self) -> None:
         while not self._stop.is_set():
             messages = self.consumer.consume(num_messages=1000, timeout=0.1)
             if messages:
                 self._apply(messages)
-        self.consumer.close()
 
     def _apply(self, messages: list[Any]) -> None:
         events: list[Event] = []
