@@ -12,7 +12,7 @@ from api.commands import CommandBus
 from api.errors import install_handlers
 from api.keys import KeyStore
 from api.openapi import install_openapi
-from api.routers import jobs, templates
+from api.routers import health, jobs, templates
 from api.signing import ReplayGuard
 from api.weights import UsedWeightHeader, WeightLimiter
 from pipai.settings import Settings
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.include_router(jobs.router)
     app.include_router(templates.router)
+    app.include_router(health.router)
     return app
 
 

@@ -75,6 +75,7 @@ class LocalBroker:
         self.port = port
         self.controller_port = controller_port
         self.process: subprocess.Popen[bytes] | None = None
+        self._home: Path | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -114,10 +115,19 @@ class LocalBroker:
         return path
 
     def start(self, timeout_s: float = 60.0) -> None:
-        home = fetch_kafka()
+        self.launch()
+        self.wait_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Format the storage (first time only) and start the JVM, without waiting for it.
+
+        A restart reuses the data dir and ports: the cluster comes back with its data.
+        """
+        if self._home is None:
+            self._home = fetch_kafka()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self._write_properties()
-        classpath = f"{home}/libs/*"
+        classpath = f"{self._home}/libs/*"
         java_opts = [
             "-Xms256m",
             "-Xmx1g",
@@ -141,6 +151,10 @@ class LocalBroker:
             preexec_fn=die_with_parent,
         )
         out.close()
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait until the launched broker answers a metadata request."""
+        assert self.process is not None, "launch() first"
         started = time.monotonic()
         while time.monotonic() - started < timeout_s:
             if self.process.poll() is not None:
@@ -154,6 +168,13 @@ class LocalBroker:
             time.sleep(0.1)  # poll interval of a readiness check with a deadline
         self.stop()
         raise TimeoutError(f"Kafka broker did not answer within {timeout_s}s; see {self.log_file}")
+
+    @property
+    def exit_code(self) -> int | None:
+        """None while the JVM runs; its exit code once it exited (-1: never launched)."""
+        if self.process is None:
+            return -1
+        return self.process.poll()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         proc, self.process = self.process, None

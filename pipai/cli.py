@@ -56,12 +56,9 @@ def run(
                       f"(key and secret in {settings.data_dir / 'demo-key.json'})")
         console.print("Press Ctrl-C to stop.")
         while not stopping["flag"]:
-            for name, proc in list(stack.children.items()):
-                if proc.poll() is not None:
-                    console.print(f"[red]{name} exited with {proc.returncode}; restarting[/red]")
-                    module = "engine" if name.startswith("engine") else name
-                    stack.start_process(name, module)
-            time.sleep(0.5)  # supervision tick
+            # restarts whatever exited, the local broker too, with backoff (pipai.supervisor)
+            stack.supervise_once()
+            time.sleep(0.2)  # supervision tick
     finally:
         console.print("Stopping...")
         stack.stop()

@@ -2,7 +2,8 @@
 
 Used by `pipai run` (foreground, Ctrl-C/SIGTERM stops everything) and by the
 integration tests. Children die with this process (PR_SET_PDEATHSIG), so no
-process survives it, even on SIGKILL.
+process survives it, even on SIGKILL. `supervise_once` restarts whatever exited,
+the local broker included, with the backoff of `pipai.supervisor`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipai.client import PipaiAuth
 from pipai.log import get_logger
 from pipai.processes import spawn, stop
 from pipai.settings import Settings
+from pipai.supervisor import Supervisor
 from pipai.topics import ensure_topics
 
 log = get_logger("pipai.stack")
@@ -49,6 +51,9 @@ class Stack:
     log_dir: Path | None = None
     broker: LocalBroker | None = None
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    # how each child was started (module, settings overrides), to restart it alike
+    specs: dict[str, tuple[str, dict[str, object]]] = field(default_factory=dict)
 
     def start_broker(self) -> None:
         if self.settings.bootstrap_servers:
@@ -61,6 +66,7 @@ class Stack:
         self.broker = LocalBroker(self.settings.data_dir / "kafka", self.settings.kafka_port,
                                   self.settings.kafka_controller_port)
         self.broker.start()
+        self.supervisor.started("broker", time.monotonic())
 
     def _log(self, name: str) -> Path | None:
         if self.log_dir is None:
@@ -74,6 +80,8 @@ class Stack:
         settings = self.settings.with_(**overrides) if overrides else self.settings
         proc = spawn(module, settings.to_env(), self._log(name))
         self.children[name] = proc
+        self.specs[name] = (module, overrides)
+        self.supervisor.started(name, time.monotonic())
         return proc
 
     def start(self) -> None:
@@ -83,6 +91,43 @@ class Stack:
         for n in range(self.settings.engine_workers):
             self.start_process(f"engine-{n}", "engine")
         self.start_process("api", "api")
+
+    def exit_codes(self) -> dict[str, int | None]:
+        """Every supervised component (the local broker, if this stack started it, and each
+        child): None while it runs, else its exit code."""
+        codes: dict[str, int | None] = {}
+        if self.broker is not None:
+            codes["broker"] = self.broker.exit_code
+        for name, proc in self.children.items():
+            codes[name] = proc.poll()
+        return codes
+
+    def restart(self, name: str) -> None:
+        """Stop `name` if it still runs and start it again alike. The broker comes back on
+        the same data dir and ports, without waiting for it (clients reconnect)."""
+        self.supervisor.restarting(name, time.monotonic())
+        if name == "broker":
+            assert self.broker is not None, "no local broker in this stack"
+            self.broker.stop()
+            self.broker.launch()
+            return
+        module, overrides = self.specs[name]
+        proc = self.children.get(name)  # stays listed until replaced: a failed start is retried
+        if proc is not None:
+            stop(proc)
+        self.start_process(name, module, **overrides)
+
+    def supervise_once(self) -> None:
+        """One supervision tick: note what exited, restart what is due (see
+        `pipai.supervisor` for the backoff); `pipai run` calls it a few times a second."""
+        for name, code in self.exit_codes().items():
+            now = time.monotonic()
+            if not self.supervisor.observe(name, code, now):
+                continue
+            try:
+                self.restart(name)
+            except Exception as exc:  # e.g. a port still taken: retry after the next delay
+                self.supervisor.start_failed(name, time.monotonic(), repr(exc))
 
     def wait_api(self, key: ApiKey, timeout_s: float = 120.0) -> None:
         url = f"http://{self.settings.api_host}:{self.settings.api_port}/v1/backtest/templates"
@@ -126,6 +171,8 @@ class Stack:
     def stop(self) -> None:
         for name in reversed(list(self.children)):
             stop(self.children.pop(name))
+            self.supervisor.forget(name)
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+            self.supervisor.forget("broker")
