@@ -61,9 +61,14 @@ class ClusterProbe:
         if not brokers:
             for component in self.groups():  # cannot tell without a broker
                 out[component] = {"state": UNKNOWN}
+            self._admin = None
             return ClusterHealth(out, None)
         out.update(self._groups())
         lag = None if view_offsets is None else self._lag(metadata, view_offsets)
+        if any("error" in c for c in out.values()):
+            # A fresh client next time: after a broker restart librdkafka's admin client can
+            # keep timing out on coordinator requests for minutes while the broker is fine.
+            self._admin = None
         return ClusterHealth(out, lag)
 
     def _groups(self) -> dict[str, dict[str, Any]]:
