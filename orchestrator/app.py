@@ -160,8 +160,8 @@ def build_app(settings: Settings) -> faust.App:
                 log.debug("event", job_id=job_id, type=type(new).__name__, seq=new.seq)
             if new_events:
                 jobs[job_id.encode()] = dump_state(state)
-            # any report of the current attempt is a heartbeat, whether or not it changed state
-            heard = isinstance(message, Report) and message.attempt == state.attempt
+            # any report of the run owning the attempt is a heartbeat, changed state or not
+            heard = isinstance(message, Report) and message.run_id == state.run_id
             liveness.observe(state, int(time.time() * 1000), heard)
             record_watermark(partition)
 
