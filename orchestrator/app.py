@@ -204,8 +204,8 @@ def build_app(settings: Settings) -> faust.App:
                 pending.add(job_id, state, event, partition, sent_events, sent_work)
             await record_decision(event, job_id, name, "events" if new_events else "ignored",
                                   ignored or "", [e.seq for e in new_events])
-            # any report of the current attempt is a heartbeat, whether or not it changed state
-            heard = isinstance(message, Report) and message.attempt == state.attempt
+            # any report of the run owning the attempt is a heartbeat, changed state or not
+            heard = isinstance(message, Report) and message.run_id == state.run_id
             liveness.observe(state, int(time.time() * 1000), heard)
             record_watermark(partition)
 

@@ -71,6 +71,10 @@ class RunStarted:
     report_seq: int
     worker_id: str
     occurred_at: int
+    # the run budget (PIPAI_MAX_ATTEMPTS) as the engine's settings say; the decider needs
+    # it to fail a redelivered work item's run once it is spent (3, that setting's
+    # default, for an older engine that does not send it)
+    max_attempts: int = 3
 
 
 @dataclass(frozen=True, slots=True)
