@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_serializer
 
 Status = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class JobConfig(BaseModel):
+    """The create body. No coercion at the edge (docs/api.md): `"5"`, `true` or `2.0` is not
+    an integer; money and fees are decimal strings, never numbers; params are checked
+    just as strictly against their template's schema (engine/config.py)."""
+
     model_config = ConfigDict(extra="forbid")
 
     template_id: str
@@ -19,7 +23,7 @@ class JobConfig(BaseModel):
     start: str
     end: str
     capital: str
-    leverage: int
+    leverage: StrictInt
     fee_model: str
     fee_bps: str | None = None
 

@@ -24,6 +24,8 @@ _ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
     401: examples.error("INVALID_SIGNATURE", "signature does not match the request"),
     404: examples.error("NOT_FOUND", "job bt_3c91ef not found"),
     409: examples.error("INVALID_STATE", "job bt_3c91ef is already done"),
+    413: examples.error("PAYLOAD_TOO_LARGE", "request body larger than 1048576 bytes "
+                                             "(PIPAI_API_MAX_BODY_BYTES)"),
     429: examples.error("RATE_LIMITED", "weight budget of 1200 per minute exhausted"),
     503: examples.error("UNAVAILABLE", "the event log is unavailable; nothing was accepted"),
 }
@@ -33,10 +35,15 @@ _ERROR_TEXT = {
          "(signature mismatch or replayed request) or TIMESTAMP_OUT_OF_WINDOW.",
     404: "NOT_FOUND: the job does not exist or is not owned by the authenticated key.",
     409: "INVALID_STATE or IDEMPOTENCY_CONFLICT.",
+    413: "PAYLOAD_TOO_LARGE: the body is larger than the limit (1 MiB by default); it was "
+         "not read.",
     429: "RATE_LIMITED: the key's weight budget is spent; retry after Retry-After seconds.",
     503: "UNAVAILABLE: the event log or the orchestrator is unreachable; nothing was "
          "accepted, safe to retry (with the same Idempotency-Key).",
 }
+_STARTING_TEXT = ("UNAVAILABLE: this API instance is starting (the request was signed before "
+                  "it started, or its view is catching up with the event log); nothing was "
+                  "accepted, retry after Retry-After seconds.")
 
 
 _JOBS = "/v1/backtest/jobs"
@@ -65,6 +72,27 @@ def responses(*statuses: int, ok: int = 200) -> dict[int | str, Any]:
     return out
 
 
+def _add_edge_responses(schema: dict[str, Any]) -> None:
+    """413 and the start-up 503 on every operation: they are answered before any route runs
+    (the body limit) or by every route (start-up), whatever the route declares."""
+    edge = {"413": _ERROR_TEXT[413], "503": _STARTING_TEXT}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for status, text in edge.items():
+                declared = operation["responses"].get(status)
+                if declared is not None:
+                    declared["description"] += " Or " + text
+                    continue
+                operation["responses"][status] = {
+                    "description": text,
+                    "headers": {"Retry-After": {"description": "Seconds to wait.",
+                                                "schema": {"type": "integer", "minimum": 1}}}
+                    if status == "503" else {},
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorBody"},
+                        "example": _ERROR_EXAMPLES[int(status)]}}}
+
+
 def install_openapi(app: FastAPI) -> None:
     """The signing headers as security schemes, required together on every operation."""
 
@@ -85,6 +113,7 @@ def install_openapi(app: FastAPI) -> None:
             for name, (header, text) in schemes.items()
         }
         schema["security"] = [{name: [] for name in schemes}]
+        _add_edge_responses(schema)
         for (path, method, status), example in _OK_EXAMPLES.items():
             content = schema["paths"][path][method]["responses"][status]["content"]
             content["application/json"]["example"] = example

@@ -105,6 +105,10 @@ class IdempotencyConflict(PipaiError):
     code = "IDEMPOTENCY_CONFLICT"
 
 
+class PayloadTooLarge(PipaiError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class RateLimited(PipaiError):
     code = "RATE_LIMITED"
 
@@ -122,7 +126,7 @@ class InternalError(PipaiError):
 ERRORS: dict[str, type[PipaiError]] = {
     cls.code: cls for cls in (InvalidParameter, Unauthorized, InvalidSignature,
                               TimestampOutOfWindow, NotFound, InvalidState, IdempotencyConflict,
-                              RateLimited, Unavailable, InternalError)
+                              PayloadTooLarge, RateLimited, Unavailable, InternalError)
 }
 
 

@@ -24,7 +24,8 @@ from api.weights import WEIGHTS
 from engine import ConfigError, parse_config
 from orchestrator.decider import DONE, STATUSES, TERMINAL, JobState
 from orchestrator.messages import CancelJob, CommandRejected, Event, SubmitJob
-from projections.jobs_view import CursorError, JobsView
+from projections.cursors import CursorError
+from projections.jobs_view import JobsView
 
 router = APIRouter(prefix="/v1/backtest/jobs", tags=["jobs"])
 IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"
@@ -40,6 +41,10 @@ EventsCaller = Annotated[Caller, Depends(signed(WEIGHTS["job_events"]))]
 
 
 def _view(request: Request) -> JobsView:
+    """The view, once it has caught up with the log; before that it may lack any job."""
+    if not request.app.state.projection.caught_up:
+        raise ApiError("UNAVAILABLE", "this API instance is catching up with the event log; "
+                       "retry shortly", headers={"Retry-After": "1"})
     view: JobsView = request.app.state.view
     return view
 
