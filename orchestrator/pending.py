@@ -21,9 +21,11 @@ object with `.offset`, and storing is a callback.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 S = TypeVar("S")
@@ -35,7 +37,8 @@ class _Version(Generic[S]):
     token: Any  # handed back to `store` (the orchestrator passes the input's faust event)
     partition: int
     remaining: int
-    event_offsets: list[int] = field(default_factory=list)
+    number: int  # unique, orders heap entries of equal offsets
+    stored: bool = False
 
 
 class PendingStates(Generic[S]):
@@ -46,6 +49,10 @@ class PendingStates(Generic[S]):
         self._store = store
         self._on_failure = on_failure
         self._versions: dict[str, deque[_Version[S]]] = {}
+        # per partition: (acked event offset, version) of versions maybe not stored yet;
+        # stored ones are popped lazily, so `floor` stays O(log n) under a burst
+        self._acked: dict[int, list[tuple[int, int, _Version[S]]]] = {}
+        self._numbers = itertools.count()
 
     def __len__(self) -> int:
         return len(self._versions)
@@ -58,7 +65,8 @@ class PendingStates(Generic[S]):
     def add(self, job_id: str, state: S, token: Any, partition: int,
             events: list[asyncio.Future[Any]], others: list[asyncio.Future[Any]]) -> None:
         """`state` is stored once every future in `events` and `others` has succeeded."""
-        version = _Version(state, token, partition, len(events) + len(others))
+        version = _Version(state, token, partition, len(events) + len(others),
+                           next(self._numbers))
         self._versions.setdefault(job_id, deque()).append(version)
         for future in events:
             future.add_done_callback(self._callback(job_id, version, True))
@@ -78,9 +86,10 @@ class PendingStates(Generic[S]):
         starts there, and must fold that event into the table. Unacknowledged
         events need no bound: they will land above every acknowledged one.
         """
-        offsets = [offset for versions in self._versions.values() for v in versions
-                   if v.partition == partition for offset in v.event_offsets]
-        return min(offsets) if offsets else None
+        heap = self._acked.get(partition)
+        while heap and heap[0][2].stored:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def _check(self, future: asyncio.Future[Any]) -> bool:
         if future.cancelled():
@@ -101,7 +110,8 @@ class PendingStates(Generic[S]):
         if not self._check(future):
             return  # the state stays unstored: the log does not have its effects
         if is_event:
-            version.event_offsets.append(int(future.result().offset))
+            entry = (int(future.result().offset), version.number, version)
+            heapq.heappush(self._acked.setdefault(version.partition, []), entry)
         version.remaining -= 1
         self._drain(job_id)
 
@@ -111,6 +121,7 @@ class PendingStates(Generic[S]):
         newest: _Version[S] | None = None
         while versions and versions[0].remaining == 0:
             newest = versions.popleft()
+            newest.stored = True  # superseded by a newer state, or stored just below
         if newest is not None:
             self._store(job_id, newest.state, newest.token)
         if versions is not None and not versions:
