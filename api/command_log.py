@@ -63,6 +63,10 @@ class CommandLog:
         self.producer = Producer(producer_config(settings, **{
             "enable.idempotence": False, "retries": 0, "linger.ms": 0,
             "message.timeout.ms": int(self.message_timeout_s * 1000)}))
+        try:  # connect and learn the partitions now, not in the first request's patience
+            self.producer.list_topics(topic, timeout=self.message_timeout_s)
+        except KafkaException as exc:
+            log.warning("command_log_not_ready", error=str(exc))
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="command-log", daemon=True)
         self._poller.start()

@@ -57,6 +57,8 @@ class CommandBus:
         self._resending: set[asyncio.Task[None]] = set()
 
     def close(self) -> None:
+        if self._resending:  # answered 202 but maybe not on the log: say so
+            log.error("command_resends_abandoned", count=len(self._resending))
         for task in self._resending:
             task.cancel()
         self.log.close()

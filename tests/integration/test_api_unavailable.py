@@ -115,6 +115,7 @@ def assert_pending(response: httpx.Response) -> str:
     body = response.json()
     assert body["status"] == "pending"
     assert response.headers["Location"] == f"{JOBS}/{body['id']}"
+    assert int(response.headers["X-PipAI-Used-Weight-1m"]) > 0
     return str(body["id"])
 
 
