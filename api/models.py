@@ -69,6 +69,13 @@ class Job(BaseModel):
     error: ErrorDetail | None
 
 
+class PendingCommand(BaseModel):
+    """202: the command is on the event log but the orchestrator has not decided it yet."""
+
+    id: str = Field(examples=["bt_3c91ef"], description="The job the command is about.")
+    status: Literal["pending"]
+
+
 class JobList(BaseModel):
     data: list[Job]
     next_cursor: str | None

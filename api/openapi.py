@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import examples
-from api.models import ErrorBody
+from api.models import ErrorBody, PendingCommand
 from api.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from api.weights import USED_WEIGHT_HEADER
 
@@ -38,12 +38,15 @@ _ERROR_TEXT = {
     413: "PAYLOAD_TOO_LARGE: the body is larger than the limit (1 MiB by default); it was "
          "not read.",
     429: "RATE_LIMITED: the key's weight budget is spent; retry after Retry-After seconds.",
-    503: "UNAVAILABLE: the event log or the orchestrator is unreachable; nothing was "
+    503: "UNAVAILABLE: the command is known not to be on the event log: nothing was "
          "accepted, safe to retry (with the same Idempotency-Key).",
 }
 _STARTING_TEXT = ("UNAVAILABLE: this API instance is starting (the request was signed before "
                   "it started, or its view is catching up with the event log); nothing was "
                   "accepted, retry after Retry-After seconds.")
+_PENDING_TEXT = ("Pending: the command is on the event log (or the API re-sends it until it "
+                 "is) but the orchestrator did not decide it within the command deadline. "
+                 "It will be decided exactly once; `Location` is the job.")
 
 
 _JOBS = "/v1/backtest/jobs"
@@ -57,10 +60,17 @@ _OK_EXAMPLES: dict[tuple[str, str, str], Any] = {
 }
 
 
-def responses(*statuses: int, ok: int = 200) -> dict[int | str, Any]:
-    """Documented responses: the success one with the weight header, then the errors."""
+def responses(*statuses: int, ok: int = 200, pending: bool = False) -> dict[int | str, Any]:
+    """Documented responses: the success one with the weight header, 202 for a command
+    left pending if `pending`, then the errors."""
     out: dict[int | str, Any] = {ok: {"headers": {USED_WEIGHT_HEADER: {**_WEIGHT_HEADER,
                                                                        "required": True}}}}
+    if pending:
+        out[202] = {"model": PendingCommand, "description": _PENDING_TEXT, "headers": {
+            USED_WEIGHT_HEADER: {**_WEIGHT_HEADER, "required": True},
+            "Location": {"description": "The job's path.", "required": True,
+                         "schema": {"type": "string"}}},
+            "content": {"application/json": {"example": examples.PENDING}}}
     for status in (400, 401, *statuses, 429):
         headers: dict[str, Any] = {USED_WEIGHT_HEADER: _WEIGHT_HEADER}
         if status == 429:
