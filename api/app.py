@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from api.auth import Verifier
+from api.body_limit import BodyLimit
 from api.commands import CommandBus
 from api.errors import install_handlers
 from api.keys import KeyStore
@@ -16,8 +19,12 @@ from api.routers import health, jobs, templates
 from api.signing import ReplayGuard
 from api.weights import UsedWeightHeader, WeightLimiter
 from pipai.settings import Settings
+from projections.cursors import load_or_create_key
 from projections.jobs_view import JobsView
 from projections.runner import ProjectionRunner
+
+# How long start-up waits for the view to catch up before serving (503s meanwhile).
+CATCH_UP_WAIT_S = 5.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,13 +32,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        view = JobsView(settings.data_dir / "api" / settings.instance / "jobs-view")
+        app.state.verifier.started(int(time.time() * 1000))
+        view = JobsView(settings.data_dir / "api" / settings.instance / "jobs-view",
+                        cursor_key=load_or_create_key(settings.data_dir / "cursor-key"))
         runner = ProjectionRunner(settings, view)
         commands = CommandBus(settings, runner.codec)
         runner.listeners.append(commands.on_applied)
         app.state.view, app.state.projection, app.state.commands = view, runner, commands
         runner.start()
         try:
+            # Usually the view is current within moments; a long catch-up is served as 503s.
+            await asyncio.to_thread(runner.wait_caught_up, CATCH_UP_WAIT_S)
             yield
         finally:
             runner.stop()
@@ -53,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         window_ms=settings.api_recv_window_ms,
     )
     app.add_middleware(UsedWeightHeader)
+    # Added last, so outermost: an oversized body is refused before anything reads it.
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     install_handlers(app)
     install_openapi(app)
     app.include_router(jobs.router)

@@ -9,8 +9,12 @@ gives (all 401 but RATE_LIMITED):
 2. Signature does not match: INVALID_SIGNATURE. Checked before the clock, so
    only an authentic request learns that its clock is off.
 3. Timestamp older than the receive window or > 1 s ahead: TIMESTAMP_OUT_OF_WINDOW.
-4. Signature already used inside the window (a replay): INVALID_SIGNATURE.
-5. Over budget: RATE_LIMITED (429, Retry-After); a refused request spends nothing.
+4. Timestamp earlier than this instance's start plus the future allowance:
+   UNAVAILABLE (503, Retry-After: 1). The replay store lives in memory, so a
+   request signed before a restart could otherwise be replayed into the new
+   process; no request the old process accepted can pass this bound.
+5. Signature already used inside the window (a replay): INVALID_SIGNATURE.
+6. Over budget: RATE_LIMITED (429, Retry-After); a refused request spends nothing.
 
 Once the key is known, the used weight goes on the response whatever happens.
 Nothing here logs a secret or a signature.
@@ -42,6 +46,13 @@ class Verifier:
     limiter: WeightLimiter
     replays: signing.ReplayGuard
     window_ms: int = signing.DEFAULT_WINDOW_MS
+    # Signed timestamps below this are refused (set by `started`; 0 until the server starts).
+    not_before_ms: int = 0
+
+    def started(self, now_ms: int) -> None:
+        """Called once at server start: the old process may have accepted any timestamp up
+        to its last moment plus the future allowance, and its replay store is gone."""
+        self.not_before_ms = signing.restart_bound(now_ms)
 
     async def verify(self, request: Request, weight: int) -> Caller:
         headers = request.headers
@@ -81,6 +92,12 @@ class Verifier:
             raise ApiError("TIMESTAMP_OUT_OF_WINDOW",
                            f"timestamp must be within {self.window_ms} ms before and "
                            f"{signing.MAX_FUTURE_MS} ms after the server time ({now})")
+        if timestamp < self.not_before_ms:
+            raise ApiError("UNAVAILABLE",
+                           f"this API instance accepts requests signed at or after "
+                           f"{self.not_before_ms} (its start plus {signing.MAX_FUTURE_MS} ms; "
+                           "replay protection across restarts): sign again and retry",
+                           headers={"Retry-After": "1"})
         if not self.replays.first_use(signature, timestamp + self.window_ms, now):
             raise ApiError("INVALID_SIGNATURE", "request already used (replayed signature)")
 

@@ -5,45 +5,63 @@ command is produced; the projection thread resolves it when an event caused by
 that command has been applied to the view. A submit with an Idempotency-Key is
 also resolved by the job's JobAccepted whichever command caused it: when two
 retries race, the orchestrator decides nothing for the loser (an idempotent
-retry), which must not leave it waiting. If the broker does not acknowledge
-the command in time, the producer's queue is purged so that nothing is
-half-accepted, and the caller answers 503 UNAVAILABLE.
+retry), which must not leave it waiting.
+
+Answers (docs/api.md): the decision if it comes within the command deadline;
+503 UNAVAILABLE only when the command is known not to be on the log
+(api/command_log.py); otherwise CommandPending (202): it is on the log, or may
+be, and undecided. A command that may be on the log is re-sent, same command id,
+until the broker acknowledges it (the decider ignores a command id it has
+already decided), so a 202 never leaves a command that is nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
 
-from confluent_kafka import KafkaException, Producer
-
+from api.command_log import CommandLog, Delivery
 from api.errors import ApiError
 from orchestrator.decider import JobState
 from orchestrator.messages import CancelJob, Event, JobAccepted, SubmitJob, to_record
-from pipai.kafka_config import producer_config
 from pipai.log import get_logger
 from pipai.settings import Settings
 from pipai.topics import Topics
 from schemas.codec import Codec
 
 log = get_logger("api.commands")
+Command = SubmitJob | CancelJob
+# How long a command that may not be on the log is re-sent, and the backoff cap.
+RESEND_FOR_S = 600.0
+RESEND_MAX_DELAY_S = 30.0
+
+
+class CommandPending(Exception):
+    """The command is on the log (or is being re-sent until it is) but undecided in time."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
 
 
 class CommandBus:
     def __init__(self, settings: Settings, codec: Codec) -> None:
         self.settings = settings
         self.codec = codec
-        self.topic = Topics.for_prefix(settings.topic_prefix).commands
-        self.producer = Producer(producer_config(
-            settings, **{"message.timeout.ms": 5000, "linger.ms": 0}))
+        self.log = CommandLog(settings, Topics.for_prefix(settings.topic_prefix).commands)
         self._waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Event]]] = {}
         self._submits: dict[str, set[str]] = {}  # job_id -> idempotent submits waiting
         self._lock = threading.Lock()
+        self._resending: set[asyncio.Task[None]] = set()
 
     def close(self) -> None:
-        self.producer.flush(5)
+        if self._resending:  # answered 202 but maybe not on the log: say so
+            log.error("command_resends_abandoned", count=len(self._resending))
+        for task in self._resending:
+            task.cancel()
+        self.log.close()
 
     # called on the projection thread after each applied batch
     def on_applied(self, events: list[Event], _changed: list[JobState]) -> None:
@@ -56,10 +74,13 @@ class CommandBus:
             for loop, future in waiters:
                 loop.call_soon_threadsafe(_resolve, future, event)
 
-    async def send(self, command: SubmitJob | CancelJob,
+    async def send(self, command: Command,
                    already_decided: Callable[[], bool] | None = None) -> Event | None:
         """The event that decided `command`; None if `already_decided()` held once the
-        waiter was in place (then nothing is sent: the view already has the answer)."""
+        waiter was in place (then nothing is sent: the view already has the answer).
+        Raises ApiError(UNAVAILABLE) when the command is known not to be on the log,
+        CommandPending when it is (or may be) but was not decided in time."""
+        deadline = time.monotonic() + self.settings.command_timeout_s
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Event] = loop.create_future()
         idempotent = isinstance(command, SubmitJob) and command.idempotency_key is not None
@@ -71,11 +92,17 @@ class CommandBus:
             # Checked after registering, so an event applied from now on still reaches us.
             if already_decided is not None and already_decided():
                 return None
-            await loop.run_in_executor(None, self._produce, command)
-            return await asyncio.wait_for(future, self.settings.command_timeout_s)
-        except TimeoutError:
-            raise ApiError("UNAVAILABLE", "the orchestrator did not decide in time; "
-                           "retry with the same Idempotency-Key") from None
+            delivery = await self._append(command)
+            if delivery is Delivery.NOT_ON_LOG and not future.done():
+                raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted")
+            if delivery is Delivery.MAYBE:
+                self._resend_until_on_log(command)
+            try:
+                return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                log.warning("command_pending", command_id=command.command_id,
+                            job_id=command.job_id, delivery=delivery.value)
+                raise CommandPending(command.job_id) from None
         finally:
             with self._lock:
                 self._waiters.pop(command.command_id, None)
@@ -84,25 +111,30 @@ class CommandBus:
                     if not pending:
                         del self._submits[command.job_id]
 
-    def _produce(self, command: SubmitJob | CancelJob) -> None:
-        outcome: dict[str, Any] = {}
+    async def _append(self, command: Command) -> Delivery:
+        delivery = await self.log.append(command.job_id.encode(),
+                                         self.codec.encode(*to_record(command)))
+        if delivery is not Delivery.ON_LOG:
+            log.warning("command_not_acknowledged", command_id=command.command_id,
+                        job_id=command.job_id, delivery=delivery.value)
+        return delivery
 
-        def delivered(err: Any, _msg: Any) -> None:
-            outcome["error"] = err
+    def _resend_until_on_log(self, command: Command) -> None:
+        task = asyncio.get_running_loop().create_task(self._resend(command))
+        self._resending.add(task)
+        task.add_done_callback(self._resending.discard)
 
-        try:
-            self.producer.produce(self.topic, key=command.job_id.encode(),
-                                  value=self.codec.encode(*to_record(command)),
-                                  on_delivery=delivered)
-        except (KafkaException, BufferError) as exc:
-            raise ApiError("UNAVAILABLE",
-                           "the event log is unavailable; nothing was accepted") from exc
-        self.producer.flush(6)
-        if "error" not in outcome or outcome["error"] is not None:
-            self.producer.purge()
-            log.warning("command_not_delivered", command_id=command.command_id,
-                        error=str(outcome.get("error", "timeout")))
-            raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted")
+    async def _resend(self, command: Command) -> None:
+        give_up = time.monotonic() + RESEND_FOR_S
+        delay = 0.5
+        while time.monotonic() < give_up:
+            await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
+            if await self._append(command) is Delivery.ON_LOG:
+                log.info("command_resent", command_id=command.command_id, job_id=command.job_id)
+                return
+            delay = min(delay * 2, RESEND_MAX_DELAY_S)
+        log.error("command_resend_gave_up", command_id=command.command_id,
+                  job_id=command.job_id, seconds=RESEND_FOR_S)
 
 
 def _resolve(future: asyncio.Future[Event], event: Event) -> None:

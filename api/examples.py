@@ -94,3 +94,7 @@ CANCEL_REQUEST: dict[str, Any] = {"reason": "superseded by tpl_grid_v2 sweep"}
 
 def error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
+
+
+# A command on the event log that the orchestrator has not decided yet (202).
+PENDING: dict[str, Any] = {"id": "bt_3c91ef", "status": "pending"}

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_serializer
 
 Status = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class JobConfig(BaseModel):
+    """The create body. No coercion at the edge (docs/api.md): `"5"`, `true` or `2.0` is not
+    an integer; money and fees are decimal strings, never numbers; params are checked
+    just as strictly against their template's schema (engine/config.py)."""
+
     model_config = ConfigDict(extra="forbid")
 
     template_id: str
@@ -19,7 +23,7 @@ class JobConfig(BaseModel):
     start: str
     end: str
     capital: str
-    leverage: int
+    leverage: StrictInt
     fee_model: str
     fee_bps: str | None = None
 
@@ -63,6 +67,13 @@ class Job(BaseModel):
     progress: float = Field(ge=0.0, le=1.0)
     result: JobResultSummary | None
     error: ErrorDetail | None
+
+
+class PendingCommand(BaseModel):
+    """202: the command is on the event log but the orchestrator has not decided it yet."""
+
+    id: str = Field(examples=["bt_3c91ef"], description="The job the command is about.")
+    status: Literal["pending"]
 
 
 class JobList(BaseModel):

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import examples
-from api.models import ErrorBody
+from api.models import ErrorBody, PendingCommand
 from api.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from api.weights import USED_WEIGHT_HEADER
 
@@ -24,6 +24,8 @@ _ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
     401: examples.error("INVALID_SIGNATURE", "signature does not match the request"),
     404: examples.error("NOT_FOUND", "job bt_3c91ef not found"),
     409: examples.error("INVALID_STATE", "job bt_3c91ef is already done"),
+    413: examples.error("PAYLOAD_TOO_LARGE", "request body larger than 1048576 bytes "
+                                             "(PIPAI_API_MAX_BODY_BYTES)"),
     429: examples.error("RATE_LIMITED", "weight budget of 1200 per minute exhausted"),
     503: examples.error("UNAVAILABLE", "the event log is unavailable; nothing was accepted"),
 }
@@ -33,10 +35,18 @@ _ERROR_TEXT = {
          "(signature mismatch or replayed request) or TIMESTAMP_OUT_OF_WINDOW.",
     404: "NOT_FOUND: the job does not exist or is not owned by the authenticated key.",
     409: "INVALID_STATE or IDEMPOTENCY_CONFLICT.",
+    413: "PAYLOAD_TOO_LARGE: the body is larger than the limit (1 MiB by default); it was "
+         "not read.",
     429: "RATE_LIMITED: the key's weight budget is spent; retry after Retry-After seconds.",
-    503: "UNAVAILABLE: the event log or the orchestrator is unreachable; nothing was "
+    503: "UNAVAILABLE: the command is known not to be on the event log: nothing was "
          "accepted, safe to retry (with the same Idempotency-Key).",
 }
+_STARTING_TEXT = ("UNAVAILABLE: this API instance is starting (the request was signed before "
+                  "it started, or its view is catching up with the event log); nothing was "
+                  "accepted, retry after Retry-After seconds.")
+_PENDING_TEXT = ("Pending: the command is on the event log (or the API re-sends it until it "
+                 "is) but the orchestrator did not decide it within the command deadline. "
+                 "It will be decided exactly once; `Location` is the job.")
 
 
 _JOBS = "/v1/backtest/jobs"
@@ -50,10 +60,17 @@ _OK_EXAMPLES: dict[tuple[str, str, str], Any] = {
 }
 
 
-def responses(*statuses: int, ok: int = 200) -> dict[int | str, Any]:
-    """Documented responses: the success one with the weight header, then the errors."""
+def responses(*statuses: int, ok: int = 200, pending: bool = False) -> dict[int | str, Any]:
+    """Documented responses: the success one with the weight header, 202 for a command
+    left pending if `pending`, then the errors."""
     out: dict[int | str, Any] = {ok: {"headers": {USED_WEIGHT_HEADER: {**_WEIGHT_HEADER,
                                                                        "required": True}}}}
+    if pending:
+        out[202] = {"model": PendingCommand, "description": _PENDING_TEXT, "headers": {
+            USED_WEIGHT_HEADER: {**_WEIGHT_HEADER, "required": True},
+            "Location": {"description": "The job's path.", "required": True,
+                         "schema": {"type": "string"}}},
+            "content": {"application/json": {"example": examples.PENDING}}}
     for status in (400, 401, *statuses, 429):
         headers: dict[str, Any] = {USED_WEIGHT_HEADER: _WEIGHT_HEADER}
         if status == 429:
@@ -63,6 +80,27 @@ def responses(*statuses: int, ok: int = 200) -> dict[int | str, Any]:
                        "headers": headers,
                        "content": {"application/json": {"example": _ERROR_EXAMPLES[status]}}}
     return out
+
+
+def _add_edge_responses(schema: dict[str, Any]) -> None:
+    """413 and the start-up 503 on every operation: they are answered before any route runs
+    (the body limit) or by every route (start-up), whatever the route declares."""
+    edge = {"413": _ERROR_TEXT[413], "503": _STARTING_TEXT}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for status, text in edge.items():
+                declared = operation["responses"].get(status)
+                if declared is not None:
+                    declared["description"] += " Or " + text
+                    continue
+                operation["responses"][status] = {
+                    "description": text,
+                    "headers": {"Retry-After": {"description": "Seconds to wait.",
+                                                "schema": {"type": "integer", "minimum": 1}}}
+                    if status == "503" else {},
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorBody"},
+                        "example": _ERROR_EXAMPLES[int(status)]}}}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -85,6 +123,7 @@ def install_openapi(app: FastAPI) -> None:
             for name, (header, text) in schemes.items()
         }
         schema["security"] = [{name: [] for name in schemes}]
+        _add_edge_responses(schema)
         for (path, method, status), example in _OK_EXAMPLES.items():
             content = schema["paths"][path][method]["responses"][status]["content"]
             content["application/json"]["example"] = example

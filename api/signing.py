@@ -55,6 +55,16 @@ def timestamp_in_window(timestamp_ms: int, now_ms: int, window_ms: int = DEFAULT
     return now_ms - window_ms <= timestamp_ms <= now_ms + future_ms
 
 
+def restart_bound(started_ms: int, future_ms: int = MAX_FUTURE_MS) -> int:
+    """The earliest timestamp a freshly started server may accept (docs/api.md).
+
+    The previous process accepted timestamps up to (its last moment + future_ms),
+    and its last moment precedes `started_ms` on the same clock; refusing anything
+    below started_ms + future_ms means none of its requests can be replayed here.
+    """
+    return started_ms + future_ms
+
+
 class ReplayGuard:
     """Signatures seen inside the receive window, so an identical request is accepted once.
 

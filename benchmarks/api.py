@@ -72,7 +72,7 @@ def _serve_api(data_dir: str, port: int) -> None:
     @asynccontextmanager
     async def reads_only(app_: Any) -> AsyncIterator[None]:
         app_.state.view = JobsView(Path(data_dir) / "view")
-        app_.state.projection = SimpleNamespace(listeners=[])
+        app_.state.projection = SimpleNamespace(listeners=[], caught_up=True)
         yield
         app_.state.view.close()
 

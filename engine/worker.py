@@ -285,7 +285,8 @@ class EngineWorker:
             log.info("skip_cancelled_job", job_id=item.job_id, attempt=item.attempt)
             return
         run = _Run(self, item)
-        run.report(RunStarted, worker_id=self.worker_id)
+        run.report(RunStarted, worker_id=self.worker_id,
+                   max_attempts=self.settings.max_attempts)
         log.info("job_started", job_id=item.job_id, attempt=item.attempt, run_id=run.run_id)
         if config is None:
             run.report(RunFailed, error_code=INVALID_CONFIG, error_message=str(config_error))

@@ -26,7 +26,7 @@ from orchestrator.messages import (
 # The statuses each event may follow (None: the job does not exist yet).
 ALLOWED_FROM: dict[type, frozenset[str | None]] = {
     JobAccepted: frozenset({None}),
-    JobStarted: frozenset({QUEUED}),
+    JobStarted: frozenset({QUEUED, RUNNING}),  # RUNNING: a redelivered run adopted
     JobProgressed: frozenset({RUNNING}),
     JobSucceeded: frozenset({RUNNING}),
     JobFailed: frozenset({RUNNING}),

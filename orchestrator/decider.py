@@ -15,8 +15,14 @@ State machine (DESIGN §3)::
 Idempotency, so that a redelivered input is harmless:
 - a command id already decided (accepted or rejected) yields no event;
 - a report of an attempt other than the current one is stale and dropped;
-- a report of the current attempt from another run (a redelivered work item
-  executed twice) is foreign and dropped: the run that started the attempt owns it;
+- a run is known by its run id: a RunStarted of a run the job already saw yields
+  nothing, and only the run that owns the attempt (the latest started) is heard;
+- a RunStarted of the current attempt from a new run while the attempt is running
+  means its work item was redelivered (the owning worker died or lost the partition):
+  the new run is adopted as the owner (JobStarted again), its predecessor's reports
+  are dropped as foreign; every run started spends one of the max attempts, and
+  once they are spent the redelivery fails the job with WORKER_LOST
+  (docs/architecture.md, "Redelivered runs");
 - progress only moves forward, so a repeated progress report yields nothing;
 - terminal states absorb everything: commands get CommandRejected(INVALID_STATE),
   reports are dropped.
@@ -79,6 +85,8 @@ class JobState:
     progress: float = 0.0
     attempt: int = 0
     run_id: str | None = None
+    run_started_at: int | None = None
+    run_ids: frozenset[str] = field(default_factory=frozenset)  # every run ever started
     worker_id: str | None = None
     metrics: Metrics | None = None
     result_ref: str | None = None
@@ -96,6 +104,12 @@ class JobState:
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def runs_spent(self) -> int:
+        """Runs started so far, each one of the max attempts (a state stored before runs
+        were counted knows only its attempt number)."""
+        return max(len(self.run_ids), self.attempt)
 
 
 def initial_state(job_id: str) -> JobState:
@@ -193,14 +207,17 @@ def _cancel(state: JobState, cmd: CancelJob) -> tuple[list[Event], str | None]:
 def _worker_silent(state: JobState, tick: WorkerSilent) -> tuple[list[Event], str | None]:
     if state.status != RUNNING or tick.attempt != state.attempt:
         return [], "not_running"
+    if state.run_started_at is not None and tick.now < state.run_started_at:
+        return [], "silence_of_a_superseded_run"  # a run adopted after the tick was sent
     emit = _Emitter(state, state.job_id, tick.now, f"liveness:{state.job_id}:{tick.attempt}")
-    if state.attempt < tick.max_attempts:
+    if state.runs_spent < tick.max_attempts:
         return [JobRequeued(**emit.env(), attempt=state.attempt + 1,
                             reason=f"no report from worker {state.worker_id} "
                                    f"for attempt {state.attempt}")], None
     return [JobFailed(**emit.env(), attempt=state.attempt, error_code=WORKER_LOST,
                       error_message=f"worker lost on attempt {state.attempt} "
-                                    f"(max {tick.max_attempts} attempts)")], None
+                                    f"({state.runs_spent} runs, max {tick.max_attempts} "
+                                    "attempts)")], None
 
 
 def _report(
@@ -215,8 +232,15 @@ def _report(
     emit = _Emitter(state, report.job_id, report.occurred_at,
                     f"report:{report.run_id}:{report.report_seq}")
     if isinstance(report, RunStarted):
-        if state.status == RUNNING:
-            return [], "duplicate" if report.run_id == state.run_id else "foreign_run"
+        if report.run_id in state.run_ids:
+            return [], "duplicate"
+        if state.status == RUNNING and state.runs_spent >= report.max_attempts:
+            return [JobFailed(**emit.env(), attempt=report.attempt, error_code=WORKER_LOST,
+                              error_message=f"worker lost on attempt {report.attempt}: its "
+                                            f"work item was redelivered after "
+                                            f"{state.runs_spent} runs (max "
+                                            f"{report.max_attempts} attempts)")], None
+        # the attempt's first run, or a redelivered work item's run adopted as its owner
         return [JobStarted(**emit.env(), attempt=report.attempt, worker_id=report.worker_id,
                            run_id=report.run_id)], None
     if state.status != RUNNING:
@@ -248,8 +272,10 @@ def evolve(state: JobState, event: Event) -> JobState:
             command_ids=state.command_ids | {event.causation_id},
         )
     elif isinstance(event, JobStarted):
+        # a new run starts from zero progress, also when it takes over a running attempt
         base.update(status=RUNNING, attempt=event.attempt, worker_id=event.worker_id,
-                    run_id=event.run_id,
+                    run_id=event.run_id, run_started_at=event.occurred_at,
+                    run_ids=state.run_ids | {event.run_id}, progress=0.0,
                     started_at=state.started_at if state.started_at is not None
                     else event.occurred_at)
     elif isinstance(event, JobProgressed):
@@ -266,7 +292,7 @@ def evolve(state: JobState, event: Event) -> JobState:
                     command_ids=state.command_ids | {event.causation_id})
     elif isinstance(event, JobRequeued):
         base.update(status=QUEUED, attempt=event.attempt, run_id=None, worker_id=None,
-                    progress=0.0)
+                    run_started_at=None, progress=0.0)
     elif isinstance(event, CommandRejected):
         base.update(command_ids=state.command_ids | {event.command_id})
     return dataclasses.replace(state, **base)

@@ -8,7 +8,7 @@ offset below which every event is known to be folded into the table) to its end,
 and folds what the table lacks. The input processed again then finds its effect
 in the state and decides nothing: no event is ever written twice. Work items
 that such events called for are sent again (a duplicate work item is harmless:
-its run is foreign to the attempt and dropped).
+it runs after the original ended, see docs/architecture.md).
 """
 
 from __future__ import annotations

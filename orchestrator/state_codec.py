@@ -10,10 +10,13 @@ import orjson
 from orchestrator.decider import JobState
 from orchestrator.messages import Metrics
 
+_SETS = ("command_ids", "run_ids")
+
 
 def dump_state(state: JobState) -> bytes:
     data = dataclasses.asdict(state)
-    data["command_ids"] = sorted(state.command_ids)
+    for name in _SETS:
+        data[name] = sorted(getattr(state, name))
     return orjson.dumps(data)
 
 
@@ -21,7 +24,8 @@ def load_state(raw: bytes | None, job_id: str) -> JobState:
     if raw is None:
         return JobState(job_id=job_id)
     data: dict[str, Any] = orjson.loads(raw)
-    data["command_ids"] = frozenset(data.get("command_ids", ()))
+    for name in _SETS:
+        data[name] = frozenset(data.get(name, ()))
     if data.get("metrics") is not None:
         data["metrics"] = Metrics(**data["metrics"])
     known = {f.name for f in dataclasses.fields(JobState)}

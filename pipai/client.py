@@ -10,15 +10,25 @@
 plain `httpx.Client(auth=PipaiAuth(key, secret))`. Errors come back as
 exceptions named after the API's error codes (`NotFound`, `RateLimited`, …),
 all subclasses of `PipaiError`.
+
+Retries (docs/api.md): every call retries connection errors, 503 UNAVAILABLE
+(nothing was accepted) and 429 (after its Retry-After) with exponential backoff
+and full jitter, a bounded number of times. `create_job` always sends an
+Idempotency-Key (a fresh one per call unless given) and reuses it on every
+retry, so a retry never makes a second job; a 202 (on the log, undecided) is
+asked again with the same key until the job is decided.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import threading
 import time
-from collections.abc import Generator, Iterator
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +115,10 @@ class IdempotencyConflict(PipaiError):
     code = "IDEMPOTENCY_CONFLICT"
 
 
+class PayloadTooLarge(PipaiError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class RateLimited(PipaiError):
     code = "RATE_LIMITED"
 
@@ -119,10 +133,28 @@ class InternalError(PipaiError):
     code = "INTERNAL"
 
 
+class Unreachable(PipaiError):
+    """No HTTP answer (connection refused, timed out...), after the retries."""
+
+    code = "UNREACHABLE"
+
+
+class Pending(PipaiError):
+    """202: the command is on the event log, but the orchestrator had not decided it
+    when the retries ran out. It will be decided once; `job_id` is its job."""
+
+    code = "PENDING"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"{job_id} is on the event log but not decided yet; "
+                         f"look it up later (pipai get {job_id})", 202)
+        self.job_id = job_id
+
+
 ERRORS: dict[str, type[PipaiError]] = {
     cls.code: cls for cls in (InvalidParameter, Unauthorized, InvalidSignature,
                               TimestampOutOfWindow, NotFound, InvalidState, IdempotencyConflict,
-                              RateLimited, Unavailable, InternalError)
+                              PayloadTooLarge, RateLimited, Unavailable, InternalError)
 }
 
 
@@ -134,10 +166,9 @@ def raise_for_error(response: httpx.Response) -> None:
         code, message = str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         code, message = "", response.text[:200] or response.reason_phrase
-    retry = response.headers.get("Retry-After")
     cls = ERRORS.get(code, PipaiError)
     raise cls(message, response.status_code, code or f"HTTP_{response.status_code}",
-              float(retry) if retry and retry.isdigit() else None)
+              _retry_after_s(response))
 
 
 # ---- credentials -----------------------------------------------------------------------
@@ -165,13 +196,39 @@ def default_url() -> str:
     return f"http://{host}:{os.environ.get('PIPAI_API_PORT', '8000')}"
 
 
+# ---- retries ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`attempts` tries in all; before retry n (from 0), a random wait in
+    [0, min(max_delay_s, base_delay_s * 2**n)] (full jitter)."""
+
+    attempts: int = 5
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    # A 429 is retried after its Retry-After only when that is this short.
+    max_retry_after_s: float = 60.0
+
+    def delay_s(self, retry: int) -> float:
+        return random.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2 ** retry))
+
+
+# Requests that certainly never reached the server: safe to resend whatever they do.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+TERMINAL = ("done", "failed", "cancelled")
+
+
 # ---- the client ------------------------------------------------------------------------
 
 class Client:
     def __init__(self, base_url: str, api_key: str, secret: str, timeout_s: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.http = httpx.Client(base_url=base_url, auth=PipaiAuth(api_key, secret),
                                  timeout=timeout_s, transport=transport)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
 
     @classmethod
     def from_env(cls, base_url: str | None = None, api_key: str | None = None,
@@ -188,16 +245,50 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
+    def _request(self, method: str, path: str, *, resend_unanswered: bool = True,
+                 retry_statuses: tuple[int, ...] = (503,), **kwargs: Any) -> httpx.Response:
+        """One logical call: resent (re-signed) on a connection error, on `retry_statuses`
+        and on 429 with a short Retry-After, up to `retry.attempts` tries. A request that
+        may have reached the server unanswered (a read timeout) is resent only if
+        `resend_unanswered` (it is harmless to repeat)."""
+        for attempt in range(self.retry.attempts):
+            last = attempt == self.retry.attempts - 1
+            wait = self.retry.delay_s(attempt)
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if last or not (resend_unanswered or isinstance(exc, _NOT_SENT)):
+                    raise Unreachable(f"{method} {path}: {exc!r}", 0) from exc
+                self._sleep(wait)
+                continue
+            if last or response.status_code not in (*retry_statuses, 429):
+                return response
+            if response.status_code == 429:
+                retry_after = _retry_after_s(response)
+                if retry_after is None or retry_after > self.retry.max_retry_after_s:
+                    return response
+                wait = max(wait, retry_after)
+            self._sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        response = self._request(method, path, **kwargs)
         raise_for_error(response)
         return response.json()
 
     # ---- jobs ----
     def create_job(self, config: Json, idempotency_key: str | None = None) -> Json:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        result: Json = self._call("POST", JOBS, json=config, headers=headers)
-        return result
+        """The created job (201). Without `idempotency_key`, a fresh one for this call:
+        every retry of it sends the same, so the job is created once. A 202 (pending)
+        is asked again with the key until decided; then `Pending` if it still is."""
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        response = self._request("POST", JOBS, json=config, headers=headers,
+                                 retry_statuses=(202, 503))
+        raise_for_error(response)
+        if response.status_code == 202:
+            raise Pending(response.json()["id"])
+        job: Json = response.json()
+        return job
 
     def list_jobs(self, *, status: str | None = None, template_id: str | None = None,
                   from_: str | None = None, to: str | None = None, limit: int = 20,
@@ -230,9 +321,28 @@ class Client:
         result: Json = self._call("GET", f"{JOBS}/{job_id}/result")
         return result
 
-    def cancel_job(self, job_id: str, reason: str | None = None) -> Json:
+    def cancel_job(self, job_id: str, reason: str | None = None,
+                   pending_timeout_s: float = 60.0) -> Json:
+        """The job after the cancel. A 202 (cancel on the log, undecided) is followed
+        until the job is terminal (`Pending` after `pending_timeout_s`). Not resent after
+        an unanswered request: a cancel that did land would make the retry a 409."""
         body = {"reason": reason} if reason is not None else None
-        job: Json = self._call("POST", f"{JOBS}/{job_id}/cancel", json=body)
+        response = self._request("POST", f"{JOBS}/{job_id}/cancel", json=body,
+                                 resend_unanswered=False)
+        raise_for_error(response)
+        if response.status_code == 202:
+            return self._until_terminal(job_id, pending_timeout_s)
+        job: Json = response.json()
+        return job
+
+    def _until_terminal(self, job_id: str, timeout_s: float) -> Json:
+        deadline = time.monotonic() + timeout_s
+        retry = 0
+        while (job := self.get_job(job_id))["status"] not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise Pending(job_id)
+            self._sleep(min(2.0, self.retry.delay_s(retry) + 0.1))  # polling interval
+            retry += 1
         return job
 
     def events(self, job_id: str) -> list[Json]:
@@ -254,13 +364,18 @@ class Client:
         """Follow the job's events until it is terminal; returns the final job object."""
         deadline = time.monotonic() + timeout_s
         job = self.get_job(job_id)
-        while job["status"] not in ("done", "failed", "cancelled"):
+        while job["status"] not in TERMINAL:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s}s")
             for _ in self.stream_events(job_id):
                 pass
             job = self.get_job(job_id)
         return job
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else None
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[Json]:

@@ -3,7 +3,9 @@
 Credentials: --api-key/--api-secret, else PIPAI_API_KEY/PIPAI_API_SECRET, else the
 demo key file <data_dir>/demo-key.json written by `pipai run`. The URL: --api-url,
 else PIPAI_API_URL, else the local API (PIPAI_API_HOST/PIPAI_API_PORT).
-Errors print their code and message and exit with status 1.
+Errors print their code and message and exit with status 1. The SDK retries
+connection errors, 503 and 429 with backoff, and every submit carries an
+Idempotency-Key (docs/api.md), so a retried submit never makes a second job.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def _job_summary(job: dict[str, Any]) -> None:
 def submit(
     config: Annotated[Path, typer.Argument(help="job config JSON file ('-' for stdin)")],
     idempotency_key: Annotated[str | None, typer.Option(
-        help="retry-safe submission: the same key and config give the same job")] = None,
+        help="the same key and config give the same job; default: a fresh key for this "
+             "submit, reused on its retries")] = None,
     watch_it: Annotated[bool, typer.Option("--watch", help="follow progress until done")] = False,
     as_json: AsJson = False, api_url: ApiUrl = None, api_key: ApiKey = None,
     api_secret: ApiSecret = None,

@@ -54,6 +54,8 @@ class Settings:
     # memory:// per instance, or e.g. redis://host:6379 shared by several instances.
     api_weight_per_minute: int = 1200
     api_rate_limit_storage: str = "memory://"
+    # Largest request body the API reads (docs/api.md): larger ones get 413 before being read.
+    api_max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -80,6 +82,7 @@ class Settings:
             api_recv_window_ms=_env_int("PIPAI_API_RECV_WINDOW_MS", 5000),
             api_weight_per_minute=_env_int("PIPAI_API_WEIGHT_PER_MINUTE", 1200),
             api_rate_limit_storage=os.environ.get("PIPAI_API_RATE_LIMIT_STORAGE", "memory://"),
+            api_max_body_bytes=_env_int("PIPAI_API_MAX_BODY_BYTES", 1024 * 1024),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -104,6 +107,7 @@ class Settings:
             "PIPAI_API_RECV_WINDOW_MS": str(self.api_recv_window_ms),
             "PIPAI_API_WEIGHT_PER_MINUTE": str(self.api_weight_per_minute),
             "PIPAI_API_RATE_LIMIT_STORAGE": self.api_rate_limit_storage,
+            "PIPAI_API_MAX_BODY_BYTES": str(self.api_max_body_bytes),
         }
         if self.market_dir_override is not None:
             env["PIPAI_MARKET_DIR"] = str(self.market_dir_override)

@@ -20,8 +20,8 @@ restart resumes exactly where the view stopped.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from rocksdict import Options, Rdict, WriteBatch
 from orchestrator.decider import JobState, evolve
 from orchestrator.messages import Event
 from orchestrator.state_codec import dump_state, load_state
+from projections.cursors import CursorSigner
 
 INV_BASE = 10**16 - 1
 SEP = b"\x00"
@@ -64,28 +65,11 @@ class Page:
     next_cursor: str | None
 
 
-class CursorError(ValueError):
-    pass
-
-
-def encode_cursor(index: str, last_key_tail: bytes) -> str:
-    payload = orjson.dumps({"i": index, "k": last_key_tail.decode()})
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, index: str) -> bytes:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        if payload["i"] != index:
-            raise CursorError("cursor belongs to another filter")
-        return str(payload["k"]).encode()
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CursorError("invalid cursor") from exc
-
-
 class JobsView:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cursor_key: bytes | None = None) -> None:
+        """`cursor_key` signs listing cursors; without one, a key of this object's own
+        (its cursors are valid only while it lives)."""
+        self.cursors = CursorSigner(cursor_key or secrets.token_bytes(32))
         path.mkdir(parents=True, exist_ok=True)
         options = Options(raw_mode=True)
         options.create_if_missing(True)
@@ -172,7 +156,7 @@ class JobsView:
         # Newest first: `to` (exclusive) bounds the start, `from` (inclusive) the end.
         start = prefix + (_inv(to_ms - 1) if to_ms is not None else b"")
         if cursor is not None:
-            start = max(start, prefix + decode_cursor(cursor, index) + b"\x01")
+            start = max(start, prefix + self.cursors.decode(cursor, owner, index) + b"\x01")
         stop = prefix + _inv(from_ms) + b"\xff" if from_ms is not None else None
         states: list[JobState] = []
         last_tail = b""
@@ -188,7 +172,7 @@ class JobsView:
             if state is not None:
                 states.append(state)
                 last_tail = key[len(prefix):]
-        next_cursor = encode_cursor(index, last_tail) if has_more else None
+        next_cursor = self.cursors.encode(owner, index, last_tail) if has_more else None
         return Page(states, next_cursor)
 
     def _scan(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:

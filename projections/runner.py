@@ -3,6 +3,11 @@
 Group-less: each API instance assigns every partition itself, from the offsets
 stored in its own view, so every instance has a full replica. Listeners (the
 API's read-your-writes waiters and SSE streams) are told of each applied batch.
+
+`caught_up` turns true once the view has folded `events` up to the end offsets
+the topic had when the runner first reached the broker; until then the view may
+be missing jobs (a fresh or rebuilt view starts empty), so the API answers
+503 UNAVAILABLE instead of an empty listing or a 404 (docs/api.md).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ log = get_logger("projections")
 Listener = Callable[[list[Event], list[JobState]], None]
 
 
+def lagging(targets: dict[int, int], reached: dict[int, int]) -> dict[int, int]:
+    """Partitions whose reached offset is below its target, with how far behind they are."""
+    return {p: end - reached.get(p, 0) for p, end in targets.items() if reached.get(p, 0) < end}
+
+
 class ProjectionRunner:
     def __init__(self, settings: Settings, view: JobsView) -> None:
         self.settings = settings
@@ -37,6 +47,9 @@ class ProjectionRunner:
         self.poison = 0
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._caught_up = threading.Event()
+        # End offsets of `events` as of start, per partition; None until known.
+        self._targets: dict[int, int] | None = None
         self._thread = threading.Thread(target=self._run, name="projection", daemon=True)
         self.consumer = Consumer(consumer_config(settings, None))
 
@@ -50,6 +63,13 @@ class ProjectionRunner:
     def wait_ready(self, timeout_s: float) -> bool:
         return self._ready.wait(timeout_s)
 
+    @property
+    def caught_up(self) -> bool:
+        return self._caught_up.is_set()
+
+    def wait_caught_up(self, timeout_s: float) -> bool:
+        return self._caught_up.wait(timeout_s)
+
     def _assign(self) -> None:
         assignment = []
         for topic in (self.topics.events, self.topics.results):
@@ -59,6 +79,32 @@ class ProjectionRunner:
                 offset = stored.get(partition, OFFSET_BEGINNING)
                 assignment.append(TopicPartition(topic, partition, offset))
         self.consumer.assign(assignment)
+        if self._targets is None:
+            self._targets = self._end_offsets(self.topics.events)
+        self._check_caught_up()
+
+    def _end_offsets(self, topic: str) -> dict[int, int]:
+        meta = self.consumer.list_topics(topic, timeout=30)
+        ends = {}
+        for partition in meta.topics[topic].partitions:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                          timeout=30)
+            ends[partition] = high
+        return ends
+
+    def _check_caught_up(self) -> None:
+        if self._caught_up.is_set() or self._targets is None:
+            return
+        topic = self.topics.events
+        reached = dict(self.view.offsets(topic))
+        # The consumer's position also moves past transaction markers, which no message
+        # (hence no stored offset) ever stands for.
+        for tp in self.consumer.position([TopicPartition(topic, p) for p in self._targets]):
+            if tp.offset >= 0:
+                reached[tp.partition] = max(reached.get(tp.partition, 0), tp.offset)
+        if not lagging(self._targets, reached):
+            self._caught_up.set()
+            log.info("projection_caught_up", topic=topic, end_offsets=self._targets)
 
     def _run(self) -> None:
         # A failure (broker unreachable at start, a write that fails) must not leave the
@@ -79,6 +125,7 @@ class ProjectionRunner:
             messages = self.consumer.consume(num_messages=1000, timeout=0.1)
             if messages:
                 self._apply(messages)
+            self._check_caught_up()
 
     def _apply(self, messages: list[Any]) -> None:
         events: list[Event] = []

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from api import examples
 from api.auth import Caller, signed
+from api.commands import CommandPending
 from api.errors import ApiError
 from api.models import CancelRequest, Job, JobConfig, JobEvents, JobList, JobResult
 from api.openapi import responses
@@ -24,7 +25,8 @@ from api.weights import WEIGHTS
 from engine import ConfigError, parse_config
 from orchestrator.decider import DONE, STATUSES, TERMINAL, JobState
 from orchestrator.messages import CancelJob, CommandRejected, Event, SubmitJob
-from projections.jobs_view import CursorError, JobsView
+from projections.cursors import CursorError
+from projections.jobs_view import JobsView
 
 router = APIRouter(prefix="/v1/backtest/jobs", tags=["jobs"])
 IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"
@@ -40,6 +42,10 @@ EventsCaller = Annotated[Caller, Depends(signed(WEIGHTS["job_events"]))]
 
 
 def _view(request: Request) -> JobsView:
+    """The view, once it has caught up with the log; before that it may lack any job."""
+    if not request.app.state.projection.caught_up:
+        raise ApiError("UNAVAILABLE", "this API instance is catching up with the event log; "
+                       "retry shortly", headers={"Retry-After": "1"})
     view: JobsView = request.app.state.view
     return view
 
@@ -54,6 +60,12 @@ def _owned(view: JobsView, caller: Caller, job_id: str) -> JobState:
 def _raise_rejection(event: Event | None) -> None:
     if isinstance(event, CommandRejected):
         raise ApiError(event.error_code, event.error_message)
+
+
+def _pending(job_id: str) -> JSONResponse:
+    """202: the command is on the log (or being re-sent until it is) but undecided."""
+    return JSONResponse({"id": job_id, "status": "pending"}, status_code=202,
+                        headers={"Location": f"{router.prefix}/{job_id}"})
 
 
 def _canonical(config: dict[str, Any]) -> str:
@@ -84,11 +96,14 @@ def _config_from(body: bytes) -> JobConfig:
 
 @router.post(
     "", status_code=201, response_model=Job, openapi_extra={"requestBody": _CREATE_BODY},
-    responses=responses(409, 503, ok=201),
+    responses=responses(409, 503, ok=201, pending=True),
     summary="Create Job", description="Weight: 10. Submit a backtest; the job object is "
     "returned once the orchestrator has accepted it (status queued). With an "
     "`Idempotency-Key`, a retry with the same body returns the same job (201, header "
-    "`Idempotent-Replayed: true`, current state); another body gives 409 IDEMPOTENCY_CONFLICT.")
+    "`Idempotent-Replayed: true`, current state); another body gives 409 IDEMPOTENCY_CONFLICT. "
+    "202 `{\"id\", \"status\": \"pending\"}`: the submit is on the event log but the "
+    "orchestrator did not decide it in time; the job appears under that id once decided "
+    "(GET answers 404 until then), or retry with the same Idempotency-Key.")
 async def create_job(
     request: Request,
     caller: CreateCaller,
@@ -118,7 +133,10 @@ async def create_job(
                         correlation_id=request.headers.get("X-Request-Id", command_id),
                         idempotency_key=idempotency_key, request_hash=request_hash)
     exists = (lambda: _exists(view, job_id)) if idempotency_key else None
-    event = await request.app.state.commands.send(command, already_decided=exists)
+    try:
+        event = await request.app.state.commands.send(command, already_decided=exists)
+    except CommandPending:
+        return _pending(job_id)
     if event is not None:
         _raise_rejection(event)
     if idempotency_key and (event is None or event.causation_id != command_id):
@@ -197,11 +215,13 @@ async def get_job(job_id: str, request: Request, caller: GetCaller) -> Any:
     openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/CancelRequest"},
         "example": examples.CANCEL_REQUEST}}}},
-    responses=responses(404, 409, 503),
+    responses=responses(404, 409, 503, pending=True),
     summary="Cancel Backtest Job",
     description="Weight: 5. Cancel a queued or running job. Jobs already in a terminal state "
     "(done, failed, or cancelled) cannot be cancelled (409 INVALID_STATE). The body may be "
-    "empty; an optional `reason` (at most 200 chars) is recorded for audit.")
+    "empty; an optional `reason` (at most 200 chars) is recorded for audit. 202 "
+    "`{\"id\", \"status\": \"pending\"}`: the cancel is on the event log but the "
+    "orchestrator did not decide it in time; GET the job until it is terminal.")
 async def cancel_job(job_id: str, request: Request, caller: CancelCaller) -> Any:
     body = await request.body()
     try:
@@ -218,7 +238,10 @@ async def cancel_job(job_id: str, request: Request, caller: CancelCaller) -> Any
                         issued_at=int(time.time() * 1000),
                         correlation_id=request.headers.get("X-Request-Id", command_id),
                         reason=cancel.reason)
-    event = await request.app.state.commands.send(command)
+    try:
+        event = await request.app.state.commands.send(command)
+    except CommandPending:
+        return _pending(job_id)
     _raise_rejection(event)
     return job_object(_owned(view, caller, job_id))
 

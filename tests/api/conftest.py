@@ -108,8 +108,9 @@ def make_harness(tmp_path: Path, **settings: Any) -> Iterator[ApiHarness]:
     app = create_app(config)
     view = JobsView(tmp_path / "view")
     app.state.view = view
-    # SSE registers a listener with the projection thread; here events are applied by hand.
-    app.state.projection = SimpleNamespace(listeners=[])
+    # SSE registers a listener with the projection thread; here events are applied by hand,
+    # and the view counts as caught up with the log (a test may say otherwise).
+    app.state.projection = SimpleNamespace(listeners=[], caught_up=True)
     keys: KeyStore = app.state.keys
     key, other = keys.create("alice"), keys.create("mallory")
     client = signed_client(app, key)

@@ -124,3 +124,12 @@ def test_405_lists_every_allowed_method(harness: ApiHarness) -> None:
     response = harness.client.put(JOB)
     assert response.status_code == 405 and response.headers["Allow"] == "GET, POST"
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_openapi_documents_202_pending_for_commands(harness: ApiHarness) -> None:
+    paths = harness.client.get("/openapi.json").json()["paths"]
+    for operation in (paths[JOB]["post"], paths[JOB + "/{job_id}/cancel"]["post"]):
+        pending = operation["responses"]["202"]
+        assert pending["content"]["application/json"]["example"] == examples.PENDING
+        assert {"Location", "X-PipAI-Used-Weight-1m"} <= set(pending["headers"])
+    assert "202" not in paths[JOB + "/{job_id}"]["get"]["responses"]

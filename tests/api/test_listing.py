@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from api.examples import BREAKOUT_CONFIG, GRID_CONFIG
+from projections.cursors import CursorError
 from projections.jobs_view import JobsView
 from tests.api.conftest import ApiHarness, JobWriter
 
@@ -132,3 +133,62 @@ def test_sdk_iterates_all_pages(harness: ApiHarness) -> None:
     client.http = harness.client
     ids = [j["id"] for j in client.iter_jobs(page_size=9)]
     assert ids == _expected(jobs, "alice", None, None, None, None)
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("forged", [
+    _b64(b'{"i": "*", "k": "zzzz"}'),                           # valid JSON, unsigned
+    _b64(b'{"i": "*", "k": "0000000000000000\\u0000bt_x"}'),     # well-formed key, unsigned
+    _b64(b'{"i": "*", "k": "zzzz"}') + "." + _b64(b"0" * 16),  # a made-up tag
+    "not a cursor", "", ".", "a.b.c",
+])
+def test_a_forged_cursor_is_invalid_parameter(harness: ApiHarness, forged: str) -> None:
+    _fill(harness.jobs, 30)
+    response = harness.client.get("/v1/backtest/jobs", params={"cursor": forged})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {"code": "INVALID_PARAMETER",
+                                        "message": "cursor: invalid cursor"}
+
+
+def test_an_edited_cursor_is_refused(harness: ApiHarness) -> None:
+    _fill(harness.jobs, 30)
+    cursor = harness.client.get("/v1/backtest/jobs", params={"limit": 2}).json()["next_cursor"]
+    payload, tag = cursor.split(".")
+    edited = _b64(b'{"i":"*","k":"9999999999999999\\u0000bt_00001"}') + "." + tag
+    response = harness.client.get("/v1/backtest/jobs", params={"cursor": edited})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_PARAMETER"
+
+
+def test_another_owners_cursor_is_refused(harness: ApiHarness) -> None:
+    _fill(harness.jobs, 30)
+    cursor = harness.client.get("/v1/backtest/jobs", params={"limit": 2}).json()["next_cursor"]
+    mallory = harness.signed_client(harness.other)
+    response = mallory.get("/v1/backtest/jobs", params={"cursor": cursor})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_PARAMETER"
+
+
+def test_cursors_hold_across_views_sharing_the_key(tmp_path: Path) -> None:
+    """Two API instances (two views) on one data directory accept each other's cursors."""
+    from projections.cursors import load_or_create_key
+
+    key = load_or_create_key(tmp_path / "cursor-key")
+    assert load_or_create_key(tmp_path / "cursor-key") == key
+    assert (tmp_path / "cursor-key").stat().st_mode & 0o777 == 0o600
+    first, second = JobsView(tmp_path / "a", cursor_key=key), JobsView(tmp_path / "b",
+                                                                       cursor_key=key)
+    jobs = _fill(JobWriter(first), 40)
+    _fill(JobWriter(second), 40)
+    page = first.list_jobs("alice", limit=5)
+    rest = second.list_jobs("alice", limit=100, cursor=page.next_cursor)
+    want = _expected(jobs, "alice", None, None, None, None)
+    assert [s.job_id for s in page.states + rest.states] == want
+    stranger = JobsView(tmp_path / "c")  # another key: the cursor is not its own
+    with pytest.raises(CursorError):
+        stranger.list_jobs("alice", cursor=page.next_cursor)
+    for view in (first, second, stranger):
+        view.close()

@@ -169,3 +169,20 @@ def test_secrets_and_signatures_never_reach_the_logs(
     for secret in (harness.key.secret, harness.other.secret, headers["X-PipAI-Signature"]):
         assert secret not in logged
     assert harness.key.secret not in repr(harness.client.auth)
+
+
+def test_requests_signed_before_the_server_started_are_refused(harness: ApiHarness,
+                                                                job: str) -> None:
+    """The replay store does not survive a restart, so a fresh server refuses every timestamp
+    the old process could have accepted: up to its start plus the future allowance."""
+    started = now_ms()
+    harness.app.state.verifier.started(started)
+    target = f"{JOB}/{job}"
+    for ts in (started - 2_000, started, started + 999):  # could have been seen before
+        response = raw(harness, "GET", target, signed_headers(harness.key, "GET", target,
+                                                              timestamp=ts))
+        assert response.status_code == 503, (ts, response.text)
+        assert code(response) == "UNAVAILABLE" and response.headers["Retry-After"] == "1"
+    fresh = signed_headers(harness.key, "GET", target, timestamp=started + 1_000)
+    assert raw(harness, "GET", target, fresh).status_code == 200
+    assert code(raw(harness, "GET", target, fresh)) == "INVALID_SIGNATURE"  # then a replay

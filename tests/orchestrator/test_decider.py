@@ -54,8 +54,9 @@ def cancel(cid: str = "x1", owner: str = "alice", reason: str | None = None) -> 
     return CancelJob(cid, JOB, owner, 5000, cid, reason)
 
 
-def started(attempt: int = 1, run: str = "r1", seq: int = 1) -> RunStarted:
-    return RunStarted(JOB, attempt, run, seq, "w1", 2000)
+def started(attempt: int = 1, run: str = "r1", seq: int = 1, at: int = 2000,
+            max_attempts: int = 3) -> RunStarted:
+    return RunStarted(JOB, attempt, run, seq, "w1", at, max_attempts)
 
 
 def progressed(p: float, attempt: int = 1, run: str = "r1", seq: int = 2) -> RunProgressed:
@@ -164,8 +165,75 @@ def test_stale_attempt_and_foreign_run_are_dropped() -> None:
     running = run_to(submit(), started())
     assert decide_with_reason(running, progressed(0.5, attempt=2)) == ([], "stale_attempt")
     assert decide_with_reason(running, progressed(0.5, run="r2")) == ([], "foreign_run")
-    assert decide_with_reason(running, started(run="r2")) == ([], "foreign_run")
+    assert decide_with_reason(running, completed(run="r2")) == ([], "foreign_run")
     assert decide_with_reason(running, started()) == ([], "duplicate")
+
+
+def test_a_redelivered_run_is_adopted_and_its_completion_finishes_the_job() -> None:
+    state = run_to(submit(), started(), progressed(0.6))
+    state, events = step(state, started(run="r2", at=2500))  # r1's worker died mid-job
+    assert [type(e) for e in events] == [JobStarted]
+    assert events[0].run_id == "r2" and events[0].attempt == 1
+    assert state.status == RUNNING and state.run_id == "r2" and state.attempt == 1
+    assert state.progress == 0.0 and state.started_at == 2000 and state.runs_spent == 2
+    # the superseded run is dropped; the adopted one is heard and finishes the job
+    assert decide_with_reason(state, progressed(0.9, seq=5)) == ([], "foreign_run")
+    assert decide_with_reason(state, completed(seq=6)) == ([], "foreign_run")
+    state, events = step(state, progressed(0.2, run="r2"))
+    assert isinstance(events[0], JobProgressed) and state.progress == 0.2
+    state, events = step(state, completed(run="r2"))
+    assert isinstance(events[0], JobSucceeded) and state.status == DONE
+    assert state.result_ref == f"{JOB}/1"  # the result of the work item's attempt
+
+
+def test_a_crash_loop_spends_the_attempts_and_fails_worker_lost() -> None:
+    state = run_to(submit(), started(run="r1"), started(run="r2"), started(run="r3"))
+    assert state.status == RUNNING and state.run_id == "r3" and state.runs_spent == 3
+    state, events = step(state, started(run="r4"))
+    assert [type(e) for e in events] == [JobFailed]
+    assert events[0].error_code == WORKER_LOST and "3 runs" in events[0].error_message
+    assert state.status == FAILED and [e.seq for e in events] == [5]
+
+
+def test_the_budget_comes_from_the_run_started_report() -> None:
+    state = run_to(submit(), started(max_attempts=2), started(run="r2", max_attempts=2))
+    _, events = step(state, started(run="r3", max_attempts=2))
+    assert isinstance(events[0], JobFailed) and events[0].error_code == WORKER_LOST
+    assert RunStarted(JOB, 1, "r", 1, "w", 0).max_attempts == 3  # an older engine: default
+
+
+def test_adopted_runs_and_requeues_share_one_budget() -> None:
+    state = run_to(submit(), started(), started(run="r2"))  # two runs of attempt 1
+    state, events = step(state, WorkerSilent(JOB, 1, 9000, max_attempts=3))
+    assert isinstance(events[0], JobRequeued) and state.attempt == 2
+    state = run_to(submit(), started(), started(run="r2"), WorkerSilent(JOB, 1, 9000, 3),
+                   started(attempt=2, run="r3", at=9500))
+    assert state.status == RUNNING and state.runs_spent == 3
+    _, events = step(state, WorkerSilent(JOB, 2, 20000, max_attempts=3))
+    assert isinstance(events[0], JobFailed) and events[0].error_code == WORKER_LOST
+    _, events = step(state, started(attempt=2, run="r4"))
+    assert isinstance(events[0], JobFailed) and events[0].error_code == WORKER_LOST
+
+
+def test_a_redelivered_report_of_any_known_run_decides_nothing() -> None:
+    state = run_to(submit(), started(), started(run="r2"))
+    for report in (started(), started(run="r2"), started(seq=7)):
+        assert decide_with_reason(state, report) == ([], "duplicate")
+
+
+def test_silence_noticed_before_a_run_was_adopted_is_ignored() -> None:
+    state = run_to(submit(), started(), started(run="r2", at=9000))
+    assert decide_with_reason(state, WorkerSilent(JOB, 1, 8999, 3)) == (
+        [], "silence_of_a_superseded_run")
+    _, events = step(state, WorkerSilent(JOB, 1, 9000 + 30_000, 3))
+    assert isinstance(events[0], JobRequeued)
+
+
+def test_a_stored_state_without_run_ids_counts_its_attempts() -> None:
+    legacy = JobState(job_id=JOB, status=RUNNING, seq=5, attempt=3, run_id="r3",
+                      owner="alice")
+    _, events = step(legacy, started(attempt=3, run="r4"))
+    assert isinstance(events[0], JobFailed) and events[0].error_code == WORKER_LOST
 
 
 def test_progress_only_moves_forward() -> None:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from orchestrator.decider import TERMINAL, decide, evolve, fold, initial_state
 from orchestrator.messages import (
     CancelJob,
+    JobStarted,
     Metrics,
     RunCompleted,
     RunFailed,
@@ -19,12 +20,13 @@ from orchestrator.messages import (
 
 JOB = "bt_p"
 METRICS = Metrics(None, None, None, None, None, None, None, None, 0, 0)
+MAX_ATTEMPTS = 3
 
 
 @st.composite
 def inputs(draw: st.DrawFn) -> object:
     attempt = draw(st.integers(1, 3))
-    run = draw(st.sampled_from(["r1", "r2", "r3"]))
+    run = draw(st.sampled_from(["r1", "r2", "r3", "r4", "r5"]))
     seq = draw(st.integers(1, 20))
     at = draw(st.integers(0, 10**6))
     kind = draw(st.sampled_from(["submit", "cancel", "start", "progress", "complete", "fail",
@@ -35,14 +37,14 @@ def inputs(draw: st.DrawFn) -> object:
     if kind == "cancel":
         return CancelJob(cid, JOB, draw(st.sampled_from(["alice", "bob"])), at, cid)
     if kind == "start":
-        return RunStarted(JOB, attempt, run, seq, "w", at)
+        return RunStarted(JOB, attempt, run, seq, "w", at, MAX_ATTEMPTS)
     if kind == "progress":
         return RunProgressed(JOB, attempt, run, seq, draw(st.floats(0, 1)), at)
     if kind == "complete":
         return RunCompleted(JOB, attempt, run, seq, METRICS, "ref", at)
     if kind == "fail":
         return RunFailed(JOB, attempt, run, seq, "E", "m", at)
-    return WorkerSilent(JOB, attempt, at, 3)
+    return WorkerSilent(JOB, attempt, at, MAX_ATTEMPTS)
 
 
 @settings(max_examples=400, deadline=None)
@@ -63,6 +65,26 @@ def test_log_invariants(messages: list[object]) -> None:
         # a message delivered twice in a row never yields new events the second time
         assert decide(state, message) == []  # type: ignore[arg-type]
     assert [e.seq for e in log] == list(range(1, len(log) + 1))  # gapless from 1
+    # every run started spends an attempt: never more runs than the budget
+    assert sum(isinstance(e, JobStarted) for e in log) <= MAX_ATTEMPTS
     assert len({e.event_id for e in log}) == len(log)
     assert fold(log) == state if log else state == initial_state(JOB)
     assert 0.0 <= state.progress <= 1.0
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(inputs(), max_size=40), st.data())
+def test_an_input_that_was_decided_decides_nothing_when_redelivered_later(
+        messages: list[object], data: st.DataObject) -> None:
+    """At-least-once delivery may hand any decided input over again, much later."""
+    state = initial_state(JOB)
+    decided = []
+    for message in messages:
+        events = decide(state, message)  # type: ignore[arg-type]
+        for event in events:
+            state = evolve(state, event)
+        if events:
+            decided.append(message)
+        if decided:
+            again = data.draw(st.sampled_from(decided))
+            assert decide(state, again) == []  # type: ignore[arg-type]
