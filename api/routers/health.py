@@ -67,7 +67,8 @@ class _Checker:
 
     def check(self, projection: Any) -> Health:
         """Blocking: run it in a thread."""
-        ready = projection is not None and projection.wait_ready(0)
+        # up once the view folded the log as it was at start (before that reads answer 503)
+        ready = projection is not None and projection.caught_up
         offsets = ({t: projection.view.offsets(t) for t in (self.topics.events,
                                                             self.topics.results)}
                    if ready else None)
@@ -92,7 +93,7 @@ class _Checker:
             responses={503: {"model": Health, "description": "A component is not up: "
                                                             "the body says which."}},
             description="Unsigned, no weight. 200 when the broker answers, the orchestrator "
-            "and engine groups have members and this instance's view is following the log; "
+            "and engine groups have members and this instance's view has caught up with the log; "
             "503 otherwise. Refreshed at most once a second.")
 async def health(request: Request) -> Any:
     state = request.app.state

@@ -56,7 +56,7 @@ def client_with(tmp_path: Path, probe: CountingProbe) -> TestClient:
     app = create_app(settings)
     ready_view = SimpleNamespace(offsets=lambda topic: {0: 5})
     app.state.projection = SimpleNamespace(settings=settings, view=ready_view,
-                                           wait_ready=lambda timeout: True)
+                                           caught_up=True)
     checker = _Checker(settings)
     checker.probe = probe  # type: ignore[assignment]
     app.state.health_checker = checker
