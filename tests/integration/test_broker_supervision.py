@@ -140,7 +140,9 @@ def running(tmp_path: Path, market_dir: Path) -> Iterator[RunningStack]:
 
 
 def test_a_killed_broker_is_restarted_and_health_tells(running: RunningStack) -> None:
-    _wait_all_up(running, 240, "the stack healthy")
+    # pipai run supervises once it is Ready (a crash during start-up fails the start)
+    _wait(lambda: "Ready in" in running.log_path.read_text(), 240, "pipai run ready", running)
+    _wait_all_up(running, 120, "the stack healthy")
     [old_broker] = running.broker_pids()
     children_before = running.descendants()
 
