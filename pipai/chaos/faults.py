@@ -50,7 +50,7 @@ def crash_loop(chaos: ChaosStack, target: str, duration_s: float) -> int:
     settings = chaos.settings
     topic = Topics.for_prefix(settings.topic_prefix).reports
     codec = kafka_codec(settings, publish=False)
-    consumer = Consumer(consumer_config(settings, None))
+    consumer = Consumer(consumer_config(settings, None, log_level=0))
     kills = 0
     try:
         partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions

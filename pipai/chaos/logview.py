@@ -33,7 +33,7 @@ class LogView:
         self.input_topics = (topics.commands, topics.reports)
         self.decisions_topic = decisions_topic(settings.topic_prefix)
         self.codec = kafka_codec(settings, publish=False)
-        self.consumer = Consumer(consumer_config(settings, None))
+        self.consumer = Consumer(consumer_config(settings, None, log_level=0))  # quiet in outages
         self.positions: dict[tuple[str, int], int] = {}
         self.contents = LogContents(decisions_topic_exists=False)
 

@@ -39,7 +39,7 @@ from pipai.chaos.invariants import (
 )
 from pipai.chaos.load import Load, LoadShape
 from pipai.chaos.logview import LogView
-from pipai.chaos.schedule import FAULTS, Step, schedule
+from pipai.chaos.schedule import ENGINE_CRASHLOOP, FAULTS, Step, schedule
 from pipai.chaos.stack import ChaosStack, chaos_settings
 from pipai.client import JOBS, PipaiAuth
 from pipai.log import get_logger
@@ -147,13 +147,17 @@ class Run:
         load = self._load(str(step.iteration))
         load.start()
         time.sleep(step.moment_s)  # the seeded moment of the fault
+        fault_began = time.monotonic()
         note = inject(self.chaos, step, self.crashloop_s)
+        # While the log itself is down or a process frozen, nothing can be decided: the
+        # outage adds to the running bound. A crash loop is no outage: it must end in time.
+        outage_s = 0.0 if step.fault == ENGINE_CRASHLOOP else time.monotonic() - fault_began
         time.sleep(self.options.settle_s)  # load goes on against the recovered stack
         load.close()
         self._record(load)
         revived = self.chaos.revive()
         quiet = self._wait_quiet()
-        violations = self._check()
+        violations = self._check(self.running_bound_s + outage_s)
         new = [v for v in violations if (v.kind, v.key) not in self.seen]
         self.seen.update((v.kind, v.key) for v in new)
         counts = count(new)
@@ -213,11 +217,11 @@ class Run:
                 return False
             time.sleep(0.5)  # poll interval of a condition with a deadline
 
-    def _check(self) -> list[Violation]:
+    def _check(self, running_bound_s: float) -> list[Violation]:
         contents = self._contents()
         now_ms = int(time.time() * 1000)
         found, states = check(contents, self.creates, self.cancels, now_ms,
-                              int(self.running_bound_s * 1000))
+                              int(running_bound_s * 1000))
         for url in self.chaos.urls:
             found.extend(self._view_mismatches(url, states))
         return found
