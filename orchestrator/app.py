@@ -8,10 +8,13 @@ co-partitioned with the table, so one job is only ever handled by one worker.
 
 Guarantee: at-least-once with idempotent effects, and no event written twice
 (docs/architecture.md). Faust flushes the producer before it commits input
-offsets, so nothing decided is lost. An input processed again after a crash
-finds its effect in the table, because before a partition's first input the
-table is reconciled with the events the log already holds
-(`orchestrator.reconcile`); the decider's idempotency then yields nothing.
+offsets, so nothing decided is lost. A decided state is stored in the table only
+once every effect of its input is acknowledged (`orchestrator.pending`), so the
+table never runs ahead of the log; before a partition's first input the table is
+reconciled with the events the log already holds (`orchestrator.reconcile`), so
+an input processed again after a crash finds its effect and decides nothing.
+Every input leaves a decision record on `decisions` (`InputDecided`), so that
+"every input is decided" can be checked against the log.
 
 Liveness: a timer looks at running jobs in this worker's partitions; an attempt
 with no report for the heartbeat timeout gets a WorkerSilent input on
@@ -21,17 +24,21 @@ with no report for the heartbeat timeout gets a WorkerSilent input on
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
+import weakref
 from collections import Counter
 from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
 
-from orchestrator.decider import decide_with_reason, evolve, work_for
+from orchestrator.decider import JobState, decide_with_reason, evolve, work_for
 from orchestrator.liveness import LivenessTracker
-from orchestrator.messages import Report, WorkerSilent, from_record, to_record
+from orchestrator.messages import InputDecided, Report, WorkerSilent, from_record, to_record
+from orchestrator.pending import PendingStates
 from orchestrator.reconcile import WATERMARK_KEY, fold_missing, read_partition
 from orchestrator.state_codec import dump_state, load_state
 from pipai.log import get_logger
@@ -70,6 +77,7 @@ def build_app(settings: Settings) -> faust.App:
     commands_out = app.topic(topics.commands, partitions=settings.partitions, **raw)
     events_out = app.topic(topics.events, partitions=settings.partitions, **raw)
     work_out = app.topic(topics.work, partitions=settings.partitions, **raw)
+    decisions_out = app.topic(topics.decisions, partitions=settings.partitions, **raw)
     # bytes keys and values: faust stores them raw (we serialise JobState ourselves)
     jobs = app.Table("jobs", partitions=settings.partitions, key_type=bytes, value_type=bytes)
     counters: Counter[str] = Counter()
@@ -78,6 +86,31 @@ def build_app(settings: Settings) -> faust.App:
     reconciled: set[int] = set()  # input partitions whose table matches the log
     acked: dict[int, int] = {}  # events partition -> offset after the last acknowledged event
     recorded: dict[int, tuple[int, float]] = {}  # partition -> (watermark stored, when)
+
+    def store_state(job_id: str, state: JobState, event: Any) -> None:
+        """Store a state whose effects are all on the log (called from `pending`)."""
+        partition = event.message.partition
+        if partition not in active_partitions():
+            return  # revoked meanwhile: its next owner reconciles the table with the log
+        token = _current_event.set(weakref.ref(event))  # faust writes in an input's context
+        try:
+            jobs[job_id.encode()] = dump_state(state)
+        except Exception:  # the table stays behind the log, which reconciliation repairs
+            log.exception("state_store_failed", job_id=job_id, partition=partition)
+        finally:
+            _current_event.reset(token)
+
+    def effect_failed(exc: BaseException) -> None:
+        # The input's offset must not be committed: die now; the restart processes it again.
+        log.critical("effect_not_on_log", error=repr(exc))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(70)
+
+    pending: PendingStates[JobState] = PendingStates(store_state, effect_failed)
+
+    def current_state(job_id: str) -> JobState:
+        return pending.get(job_id) or load_state(jobs.get(job_id.encode()), job_id)
 
     def on_event_acked(future: Any) -> None:
         if not future.cancelled() and future.exception() is None:
@@ -95,8 +128,7 @@ def build_app(settings: Settings) -> faust.App:
         start = int(jobs.get(WATERMARK_KEY % partition) or b"0")
         records, end = await asyncio.get_running_loop().run_in_executor(
             None, read_partition, settings, topics.events, partition, start)
-        found = fold_missing(records, codec,
-                             lambda job_id: load_state(jobs.get(job_id.encode()), job_id))
+        found = fold_missing(records, codec, current_state)
         now = int(time.time() * 1000)
         for job_id, state in found.states.items():
             jobs[job_id.encode()] = dump_state(state)
@@ -114,6 +146,9 @@ def build_app(settings: Settings) -> faust.App:
     def record_watermark(partition: int) -> None:
         """Store how far the log is folded into the table (changelog order keeps it true)."""
         mark = acked.get(partition, 0)
+        floor = pending.floor(partition)
+        if floor is not None:
+            mark = min(mark, floor)
         stored, when = recorded.get(partition, (0, 0.0))
         now = time.monotonic()
         if mark > stored and (mark - stored >= 500 or now - when >= 1.0):
@@ -136,34 +171,56 @@ def build_app(settings: Settings) -> faust.App:
                 log.warning("poison_message_skipped", topic=event.message.topic,
                             partition=event.message.partition, offset=event.message.offset,
                             error=str(exc), poison_total=counters["poison"])
+                await record_decision(event, "", "", "poison", type(exc).__name__, [])
                 continue
             job_id = message.job_id
             if key is not None and key.decode(errors="replace") != job_id:
                 counters["poison"] += 1
                 log.warning("key_mismatch_skipped", key=key, job_id=job_id)
+                await record_decision(event, job_id, name, "poison", "key_mismatch", [])
                 continue
-            state = load_state(jobs.get(job_id.encode()), job_id)
+            state = current_state(job_id)
             new_events, ignored = decide_with_reason(state, message)
             if ignored:
                 counters[f"ignored_{ignored}"] += 1
                 if ignored in ("stale_attempt", "foreign_run", "terminal", "unknown_job"):
                     log.info("report_dropped", job_id=job_id, reason=ignored,
                              dropped_total=counters[f"ignored_{ignored}"])
+            sent_events: list[Any] = []
+            sent_work: list[Any] = []
             for new in new_events:
                 state = evolve(state, new)
                 sent = await events_out.send(key=job_id.encode(),
                                              value=codec.encode(*to_record(new)))
                 sent.add_done_callback(on_event_acked)  # type: ignore[attr-defined]
+                sent_events.append(sent)
                 work = work_for(state, new)
                 if work is not None:
-                    await work_out.send(key=job_id.encode(), value=codec.encode(*to_record(work)))
+                    sent_work.append(await work_out.send(
+                        key=job_id.encode(), value=codec.encode(*to_record(work))))
                 log.debug("event", job_id=job_id, type=type(new).__name__, seq=new.seq)
             if new_events:
-                jobs[job_id.encode()] = dump_state(state)
+                # stored only once the events and work items are on the log (module doc)
+                pending.add(job_id, state, event, partition, sent_events, sent_work)
+            await record_decision(event, job_id, name, "events" if new_events else "ignored",
+                                  ignored or "", [e.seq for e in new_events])
             # any report of the current attempt is a heartbeat, whether or not it changed state
             heard = isinstance(message, Report) and message.attempt == state.attempt
             liveness.observe(state, int(time.time() * 1000), heard)
             record_watermark(partition)
+
+    async def record_decision(event: Any, job_id: str, input_type: str, outcome: str,
+                              reason: str, seqs: list[int]) -> None:
+        """The input's verdict on `decisions`, in the input's partition (docs/architecture.md)."""
+        message = event.message
+        record = InputDecided(
+            job_id=job_id, input_topic=message.topic, input_partition=message.partition,
+            input_offset=message.offset, input_type=input_type, outcome=outcome,
+            reason=reason, event_seqs=seqs, instance=settings.instance,
+            decided_at=int(time.time() * 1000))
+        sent = await decisions_out.send(key=job_id.encode(), partition=message.partition,
+                                        value=codec.encode(*to_record(record)))
+        pending.watch(sent)  # type: ignore[arg-type]
 
     def active_partitions() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.commands}

@@ -214,6 +214,26 @@ Event = (
 _NAMESPACE_JOB_EVENTS = uuid.UUID("6f1b7c4e-3f0a-4c55-9d1e-2b8f0c9a7e11")
 
 
+@dataclass(frozen=True, slots=True)
+class InputDecided:
+    """The orchestrator's verdict on one input, on the `decisions` topic.
+
+    Makes "every input is decided" checkable from the log (docs/architecture.md,
+    "Decision records"): an input that produced no event still leaves a record.
+    """
+
+    job_id: str
+    input_topic: str
+    input_partition: int
+    input_offset: int
+    input_type: str
+    outcome: str  # events | ignored | poison
+    reason: str
+    event_seqs: list[int]
+    instance: str
+    decided_at: int
+
+
 def event_id_for(job_id: str, seq: int) -> str:
     """Deterministic: an event decided again after a crash keeps its id."""
     return str(uuid.uuid5(_NAMESPACE_JOB_EVENTS, f"{job_id}/{seq}"))
@@ -224,7 +244,7 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
     for cls in (
         SubmitJob, CancelJob, WorkerSilent, RunStarted, RunProgressed, RunCompleted, RunFailed,
         JobAccepted, JobStarted, JobProgressed, JobSucceeded, JobFailed, JobCancelled,
-        JobRequeued, CommandRejected, RunBacktest, BacktestResult,
+        JobRequeued, CommandRejected, RunBacktest, BacktestResult, InputDecided,
     )
 }
 

@@ -27,6 +27,7 @@ class Topics:
     work: str
     reports: str
     results: str
+    decisions: str  # the orchestrator's verdict on each input (docs/architecture.md)
     schemas: str  # internal: writer schemas by fingerprint (pipai.schema_log)
 
     @classmethod
@@ -37,6 +38,7 @@ class Topics:
             work=f"{prefix}.work",
             reports=f"{prefix}.reports",
             results=f"{prefix}.results",
+            decisions=f"{prefix}.decisions",
             schemas=f"{prefix}.schemas",
         )
 
@@ -53,6 +55,7 @@ class Topics:
                 "cleanup.policy": "compact",
                 "max.message.bytes": str(RESULTS_MAX_MESSAGE_BYTES),
             },
+            self.decisions: {"retention.ms": week, "cleanup.policy": "delete"},
             self.schemas: {"cleanup.policy": "compact"},
         }
 

@@ -1,0 +1,155 @@
+"""Issue 8, defect 1: an orchestrator SIGKILL must lose no accepted input.
+
+The orchestrator's table used to be written (to the local RocksDB, which survives
+SIGKILL) before the events and work items of the same input were on the log. A
+kill in between left the table ahead of the log; the input, processed again
+after the restart, found its effect in the table and decided nothing. Here a
+burst of SubmitJob commands goes straight to `commands` while the orchestrator
+is SIGKILLed mid-burst, three times, after a broker restart (the sequence of the
+report), and every check reads the topics: every command accepted exactly once,
+a work item for each, a decision record for every input offset.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from orchestrator.messages import InputDecided, JobAccepted, SubmitJob, from_record, to_record
+from pipai.broker import LocalBroker
+from pipai.kafka_config import consumer_config, producer_config
+from pipai.processes import free_port, kill
+from pipai.schema_log import kafka_codec
+from pipai.settings import Settings
+from pipai.stack import Stack
+from pipai.topics import Topics, ensure_topics
+from projections.log_reader import read_topic
+from tests.integration.conftest import grid_config, stack_settings
+
+pytestmark = pytest.mark.integration
+
+BURST = 1500
+
+
+@pytest.fixture(scope="module")
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """This test restarts its broker, so it gets one of its own."""
+    broker = LocalBroker(tmp_path_factory.mktemp("kill-broker"), free_port(), free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _events_end(settings: Settings) -> int:
+    consumer = Consumer(consumer_config(settings, None))
+    try:
+        topic = Topics.for_prefix(settings.topic_prefix).events
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in range(settings.partitions))
+    finally:
+        consumer.close()
+
+
+def _wait_group_stable(settings: Settings, timeout_s: float = 90.0) -> None:
+    from confluent_kafka import ConsumerGroupState
+
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    group = f"{settings.topic_prefix}.orchestrator"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = admin.describe_consumer_groups([group], request_timeout=5)[group].result()
+            if state.state == ConsumerGroupState.STABLE and state.members:
+                return
+        except Exception:  # the group or the broker is not there yet
+            pass
+        time.sleep(0.2)  # poll interval of a readiness check with a deadline
+    raise TimeoutError(f"{group} not stable within {timeout_s}s")
+
+
+def _submit_burst(settings: Settings, producer: Producer, n: int) -> list[str]:
+    codec = kafka_codec(settings, publish=False)
+    topic = Topics.for_prefix(settings.topic_prefix).commands
+    config = json.dumps(grid_config())
+    ids = []
+    for _ in range(n):
+        job_id = f"bt_{uuid.uuid4().hex[:12]}"
+        command = SubmitJob(command_id=str(uuid.uuid4()), job_id=job_id, owner="demo",
+                            config_json=config, submitted_at=int(time.time() * 1000),
+                            correlation_id=str(uuid.uuid4()))
+        producer.produce(topic, key=job_id.encode(), value=codec.encode(*to_record(command)))
+        producer.poll(0)
+        ids.append(job_id)
+    assert producer.flush(30) == 0
+    return ids
+
+
+def _decoded(settings: Settings, topic: str) -> Iterator[tuple[int, int, object]]:
+    codec = kafka_codec(settings, publish=False)
+    for msg in read_topic(settings, topic):
+        yield msg.partition(), msg.offset(), from_record(*codec.decode(msg.value()))
+
+
+def _accepted(settings: Settings) -> Counter[str]:
+    events = Topics.for_prefix(settings.topic_prefix).events
+    return Counter(e.job_id for _, _, e in _decoded(settings, events)
+                   if isinstance(e, JobAccepted))
+
+
+def test_sigkill_mid_burst_after_broker_restart_loses_no_input(
+        own_broker: LocalBroker, market_dir: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    settings = stack_settings(tmp_path_factory.mktemp("killed"), own_broker.bootstrap,
+                              market_dir, partitions=6, orchestrator_session_timeout_s=6.0)
+    topics = ensure_topics(settings)
+    stack = Stack(settings, log_dir=settings.data_dir / "logs")
+    producer = Producer(producer_config(settings))
+    submitted: list[str] = []
+    try:
+        stack.start_process("orchestrator", "orchestrator")
+        _wait_group_stable(settings)
+        # the reported sequence: the broker stopped (SIGTERM) and restarted, then kills
+        own_broker.stop()
+        own_broker.start()
+        _wait_group_stable(settings)
+        for _ in range(3):
+            before = _events_end(settings)
+            submitted += _submit_burst(settings, producer, BURST)
+            deadline = time.monotonic() + 60
+            while _events_end(settings) < before + BURST // 4:  # mid-burst
+                assert time.monotonic() < deadline, "the orchestrator made no progress"
+                time.sleep(0.02)  # poll interval; the deadline bounds the wait
+            kill(stack.children["orchestrator"])
+            stack.start_process("orchestrator", "orchestrator")
+            _wait_group_stable(settings)
+
+        deadline = time.monotonic() + 180
+        accepted = _accepted(settings)
+        while set(submitted) - set(accepted) and time.monotonic() < deadline:
+            time.sleep(1.0)  # poll interval; the deadline bounds the wait
+            accepted = _accepted(settings)
+    finally:
+        stack.stop()
+
+    lost = sorted(set(submitted) - set(accepted))
+    assert not lost, f"{len(lost)} accepted commands never decided, e.g. {lost[:5]}"
+    assert [j for j, n in accepted.items() if n > 1] == []
+
+    work = {key for key in (m.key() for m in read_topic(settings, topics.work)) if key}
+    assert set(submitted) <= {k.decode() for k in work}, "a job was accepted without work"
+
+    decided = {(d.input_partition, d.input_offset)
+               for _, _, d in _decoded(settings, topics.decisions)
+               if isinstance(d, InputDecided) and d.input_topic == topics.commands}
+    inputs = {(p, o) for p, o, _ in _decoded(settings, topics.commands)}
+    assert inputs - decided == set()
