@@ -203,10 +203,14 @@ def check_inputs(log: LogContents) -> list[Violation]:
     for m in log.inputs:
         if (m.topic, m.partition, m.offset) not in decided:
             why = "" if log.decisions_topic_exists else " (no decisions topic)"
-            found.append(Violation("undecided_inputs", f"{m.topic}/{m.partition}@{m.offset}",
+            found.append(Violation("undecided_inputs", input_key(m),
                                    f"{m.type or 'undecodable'} of {m.job_id or '?'} has no "
                                    f"InputDecided{why}"))
     return found
+
+
+def input_key(m: InputMessage) -> str:
+    return f"{m.topic}/{m.partition}@{m.offset}"
 
 
 def decision_reasons(decisions: Iterable[Decision]) -> Counter[str]:

@@ -21,17 +21,12 @@ from pipai.topics import Topics
 from schemas.codec import DecodeError
 
 
-def decisions_topic(prefix: str) -> str:
-    topics = Topics.for_prefix(prefix)
-    return str(getattr(topics, "decisions", f"{prefix}.decisions"))
-
-
 class LogView:
     def __init__(self, settings: Settings) -> None:
         topics = Topics.for_prefix(settings.topic_prefix)
         self.events_topic = topics.events
         self.input_topics = (topics.commands, topics.reports)
-        self.decisions_topic = decisions_topic(settings.topic_prefix)
+        self.decisions_topic = topics.decisions
         self.codec = kafka_codec(settings, publish=False)
         self.consumer = Consumer(consumer_config(settings, None, log_level=0))  # quiet in outages
         self.positions: dict[tuple[str, int], int] = {}
