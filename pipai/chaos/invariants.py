@@ -21,6 +21,7 @@ from orchestrator.messages import (
     JobAccepted,
     JobCancelled,
     JobFailed,
+    JobRequeued,
     JobStarted,
     JobSucceeded,
 )
@@ -130,15 +131,28 @@ def check_creates(creates: Iterable[Create], events: list[Event]) -> list[Violat
     return found
 
 
-def check_terminal(events: list[Event], now_ms: int, running_bound_ms: int) -> list[Violation]:
-    """Every accepted job reaches exactly one terminal event, and none stays running
-    longer than the bound (heartbeat timeout x attempts, plus the slack the runner gives)."""
-    found: list[Violation] = []
-    terminals = _terminals(events)
-    first_start: dict[str, int] = {}
+def running_ms(events: Iterable[Event], now_ms: int) -> dict[str, int]:
+    """How long each job has been `running`, summed over its attempts: from a JobStarted to
+    the JobRequeued or terminal event that ends it (time queued for a worker is not
+    running); a job still running counts until `now_ms`."""
+    since: dict[str, int] = {}
+    total: dict[str, int] = defaultdict(int)
     for event in events:
         if isinstance(event, JobStarted):
-            first_start.setdefault(event.job_id, event.occurred_at)
+            since.setdefault(event.job_id, event.occurred_at)
+            total[event.job_id] += 0
+        elif isinstance(event, (JobRequeued, *TERMINAL_EVENTS)) and event.job_id in since:
+            total[event.job_id] += event.occurred_at - since.pop(event.job_id)
+    for job_id, started in since.items():
+        total[job_id] += now_ms - started
+    return dict(total)
+
+
+def check_terminal(events: list[Event], now_ms: int, running_bound_ms: int) -> list[Violation]:
+    """Every accepted job reaches exactly one terminal event, and none is running longer
+    than the bound (heartbeat timeout x attempts, plus the slack the runner gives)."""
+    found: list[Violation] = []
+    terminals = _terminals(events)
     for job_id in _accepted(events):
         ends = terminals.get(job_id, [])
         if not ends:
@@ -146,14 +160,11 @@ def check_terminal(events: list[Event], now_ms: int, running_bound_ms: int) -> l
         elif len(ends) > 1:
             found.append(Violation("duplicated", job_id, "terminal events at seqs "
                                    f"{sorted(e.seq for e in ends)}"))
-        started = first_start.get(job_id)
-        if started is not None:
-            until = min(e.occurred_at for e in ends) if ends else now_ms
-            if until - started > running_bound_ms:
-                found.append(Violation(
-                    "stuck", f"{job_id}/running",
-                    f"running {(until - started) / 1000:.1f}s > bound "
-                    f"{running_bound_ms / 1000:.1f}s"))
+    for job_id, ran in running_ms(events, now_ms).items():
+        if ran > running_bound_ms:
+            found.append(Violation("stuck", f"{job_id}/running",
+                                   f"running {ran / 1000:.1f}s > bound "
+                                   f"{running_bound_ms / 1000:.1f}s"))
     return found
 
 

@@ -166,3 +166,20 @@ def test_worker_silent_inputs_are_inputs_too() -> None:
     log.decisions.append(Decision("bt_a", "p.commands", 0, 99, "WorkerSilent", "ignored",
                                   "not_running", ()))
     assert set(_counts(log, creates, cancels).values()) == {0}
+
+
+def test_time_queued_between_attempts_is_not_running() -> None:
+    from orchestrator.messages import JobRequeued
+    from pipai.chaos.invariants import running_ms
+
+    accepted, started, done = _run("bt_q", start_at=1_000, end_at=100_000)
+    requeued = JobRequeued(event_id="e", job_id="bt_q", seq=3, occurred_at=5_000,
+                           causation_id="l", correlation_id="c", attempt=2, reason="silent")
+    restarted = dataclasses.replace(started, seq=4, occurred_at=90_000)  # queued 85 s
+    finished = dataclasses.replace(done, seq=5)
+    events = [accepted, started, requeued, restarted, finished]
+    assert running_ms(events, now_ms=200_000) == {"bt_q": 4_000 + 10_000}
+    assert running_ms(events[:4], now_ms=95_000) == {"bt_q": 4_000 + 5_000}
+    log, creates, cancels = _clean()
+    log.events += events
+    assert _counts(log, creates, cancels)["stuck"] == 0
