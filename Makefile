@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup kafka lint bench clean
+.PHONY: run test setup kafka lint bench chaos clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy pipai orchestrator api projections schemas engine
+
+# Seeded chaos suite (docs/architecture.md): SEED=7 ITERATIONS=20 make chaos
+chaos: setup
+	$(VENV)/bin/pipai chaos --seed $${SEED:-1} --iterations $${ITERATIONS:-100}
 
 bench: setup
 	$(PY) -m pip install -q -c constraints.txt -e ".[test,bench]"

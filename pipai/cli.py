@@ -206,6 +206,44 @@ def replay(
 
 
 
+@app.command()
+def chaos(
+    seed: Annotated[int, typer.Option(help="the seed of the fault schedule")] = 1,
+    iterations: Annotated[int, typer.Option(help="one fault per iteration")] = 10,
+    brokers: Annotated[int | None, typer.Option(
+        help="brokers of the chaos stack (default: PIPAI_BROKERS, else 1)")] = None,
+    faults: Annotated[str | None, typer.Option(
+        help="a comma-separated cycle of faults instead of seeded ones, e.g. "
+             "orchestrator-sigkill,engine-sigkill,broker-restart")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the data directory and logs "
+                                            "(always kept when an iteration fails)")] = False,
+) -> None:
+    """Seeded chaos: its own stack under load, one fault per iteration, invariants checked
+    on the log. Prints one line per iteration, then one JSON line; exit 1 if any failed."""
+    import os
+
+    from pipai.chaos.runner import ChaosOptions, run_chaos
+    from pipai.chaos.schedule import FAULTS
+
+    count = brokers if brokers is not None else int(os.environ.get("PIPAI_BROKERS") or 1)
+    if count != 1:
+        console.print(f"{count} brokers: not supported yet (issue 13); the chaos stack runs "
+                      "one local broker")
+        raise typer.Exit(2)
+    cycle = tuple(f.strip() for f in faults.split(",") if f.strip()) if faults else FAULTS
+    unknown = [f for f in cycle if f not in FAULTS]
+    if unknown or not cycle:
+        console.print(f"unknown faults {unknown}; choose from {', '.join(FAULTS)}")
+        raise typer.Exit(2)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt  # unwinds through the runner, which stops its stack
+
+    signal.signal(signal.SIGTERM, interrupted)
+    summary = run_chaos(ChaosOptions(seed=seed, iterations=iterations, faults=cycle, keep=keep),
+                        sys.stdout, sys.stderr)
+    if not summary.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:
