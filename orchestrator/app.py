@@ -34,12 +34,19 @@ from typing import Any
 import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
+from faust.transport.consumer import Consumer as FaustConsumer
 
 from orchestrator.decider import JobState, decide_with_reason, evolve, work_for
+from orchestrator.input_gaps import InputGaps, Verdict
 from orchestrator.liveness import LivenessTracker
 from orchestrator.messages import InputDecided, Report, WorkerSilent, from_record, to_record
 from orchestrator.pending import PendingStates
-from orchestrator.reconcile import WATERMARK_KEY, fold_missing, read_partition
+from orchestrator.reconcile import (
+    WATERMARK_KEY,
+    committed_positions,
+    fold_missing,
+    read_partition,
+)
 from orchestrator.state_codec import dump_state, load_state
 from pipai.log import get_logger
 from pipai.schema_log import kafka_codec
@@ -50,8 +57,25 @@ from schemas.codec import DecodeError
 log = get_logger("orchestrator")
 
 
+def _no_gaps_acked_for(input_topics: set[str]) -> None:
+    """faust counts a jump in offsets as acknowledged (for compacted or transactional
+    topics); on our inputs a jump means dropped records (`orchestrator.input_gaps`)."""
+    original = FaustConsumer._add_gap
+    if getattr(original, "pipai_inputs", None) is not None:
+        original.pipai_inputs |= input_topics  # type: ignore[attr-defined]
+        return
+
+    async def add_gap(self: FaustConsumer, tp: Any, offset_from: int, offset_to: int) -> None:
+        if tp.topic not in add_gap.pipai_inputs:  # type: ignore[attr-defined]
+            await original(self, tp, offset_from, offset_to)
+
+    add_gap.pipai_inputs = set(input_topics)  # type: ignore[attr-defined]
+    FaustConsumer._add_gap = add_gap  # type: ignore[method-assign]
+
+
 def build_app(settings: Settings) -> faust.App:
     topics = Topics.for_prefix(settings.topic_prefix)
+    _no_gaps_acked_for({topics.commands, topics.reports})
     codec = kafka_codec(settings)
     datadir = (settings.data_dir / "orchestrator" / settings.instance).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +110,8 @@ def build_app(settings: Settings) -> faust.App:
     reconciled: set[int] = set()  # input partitions whose table matches the log
     acked: dict[int, int] = {}  # events partition -> offset after the last acknowledged event
     recorded: dict[int, tuple[int, float]] = {}  # partition -> (watermark stored, when)
+    gaps = InputGaps()  # the next offset each input partition must deliver
+    group = f"{settings.topic_prefix}.orchestrator"
 
     def store_state(job_id: str, state: JobState, event: Any) -> None:
         """Store a state whose effects are all on the log (called from `pending`)."""
@@ -123,11 +149,17 @@ def build_app(settings: Settings) -> faust.App:
         for tp in assigned:
             if tp.topic == topics.commands:
                 reconciled.discard(tp.partition)
+            gaps.forget((tp.topic, tp.partition))
 
     async def reconcile(partition: int) -> None:
         start = int(jobs.get(WATERMARK_KEY % partition) or b"0")
-        records, end = await asyncio.get_running_loop().run_in_executor(
+        loop = asyncio.get_running_loop()
+        records, end = await loop.run_in_executor(
             None, read_partition, settings, topics.events, partition, start)
+        inputs = [(topics.commands, partition), (topics.reports, partition)]
+        for tp, offset in (await loop.run_in_executor(
+                None, committed_positions, settings, group, inputs)).items():
+            gaps.start(tp, offset)
         found = fold_missing(records, codec, current_state)
         now = int(time.time() * 1000)
         for job_id, state in found.states.items():
@@ -162,6 +194,21 @@ def build_app(settings: Settings) -> faust.App:
             if partition not in reconciled:
                 await reconcile(partition)
                 reconciled.add(partition)
+            message_tp = (event.message.topic, partition)
+            verdict = gaps.verdict(message_tp, event.message.offset, time.monotonic())
+            if verdict is not Verdict.DECIDE:
+                # never acknowledged, so never committed: it is fetched again after the seek
+                consumer: Any = app.consumer
+                event.message.acked = True
+                consumer._unacked_messages.discard(event.message)
+                expected = gaps.expected(message_tp)
+                if verdict is Verdict.SEEK and expected is not None:
+                    counters["input_gaps"] += 1
+                    log.warning("input_gap_refetched", topic=event.message.topic,
+                                partition=partition, offset=event.message.offset,
+                                expected=expected, gaps_total=counters["input_gaps"])
+                    await consumer.seek_wait({event.message.tp: expected})
+                continue
             key: bytes | None = event.key
             try:
                 name, record = codec.decode(event.value)

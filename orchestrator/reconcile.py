@@ -53,6 +53,25 @@ def read_partition(settings: Settings, topic: str, partition: int,
         consumer.close()
 
 
+def committed_positions(settings: Settings, group: str,
+                        tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Where the group resumes each input partition: its committed offset, or the low
+    watermark when none is committed (the orchestrator reads from the earliest)."""
+    consumer = Consumer(consumer_config(settings, group))
+    try:
+        out: dict[tuple[str, int], int] = {}
+        committed = consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=30)
+        for tp in committed:
+            offset = tp.offset
+            if offset < 0:
+                offset = consumer.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), timeout=30)[0]
+            out[(tp.topic, tp.partition)] = offset
+        return out
+    finally:
+        consumer.close()
+
+
 @dataclass
 class Reconciliation:
     states: dict[str, JobState] = field(default_factory=dict)
