@@ -87,7 +87,7 @@ def broker() -> None:
 
 @app.command("create-topics")
 def create_topics() -> None:
-    """Create the five topics (idempotent)."""
+    """Create the topics (idempotent)."""
     from pipai.topics import ensure_topics
 
     topics = ensure_topics(Settings.from_env())

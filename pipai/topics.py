@@ -1,4 +1,5 @@
-"""The five topics of DESIGN §1 (plus an internal compacted topic of writer schemas):
+"""The five topics of docs/architecture.md, the orchestrator's decision records, and an
+internal compacted topic of writer schemas:
 names, configs, and idempotent creation.
 
 Kafka configuration of topics lives here and nowhere else. All topics share one
@@ -61,7 +62,7 @@ class Topics:
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
-    """Create the five topics if missing (existing ones are left as they are)."""
+    """Create the topics if missing (existing ones are left as they are)."""
     topics = Topics.for_prefix(settings.topic_prefix)
     admin = AdminClient({"bootstrap.servers": settings.bootstrap})
     new = [
