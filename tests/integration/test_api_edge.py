@@ -95,6 +95,23 @@ def _chunked_upload(port: int, headers: bytes, total_mib: int) -> tuple[bytes, i
     return response, sent_mib
 
 
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response: headers, then Content-Length bytes (they may come in
+    separate segments), or whatever arrives before the server closes."""
+    response = b""
+    while True:
+        head, sep, body = response.partition(b"\r\n\r\n")
+        if sep:
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(body) >= length:
+                return response
+        data = sock.recv(65536)
+        if not data:
+            return response
+        response += data
+
+
 def test_a_200_mb_body_is_refused_without_being_read(edge: LiveStack) -> None:
     key = demo_key(edge.settings)
     pid = edge.stack.children["api"].pid
@@ -117,7 +134,7 @@ def test_a_200_mb_body_is_refused_without_being_read(edge: LiveStack) -> None:
     with socket.create_connection(("127.0.0.1", edge.settings.api_port), timeout=30) as sock:
         sock.sendall(f"POST {JOBS} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      f"Content-Length: {200 * MIB}\r\n\r\n".encode())
-        declared = sock.recv(65536)
+        declared = _read_response(sock)
     assert declared.startswith(b"HTTP/1.1 413 ") and b"PAYLOAD_TOO_LARGE" in declared
 
 
