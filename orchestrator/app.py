@@ -146,20 +146,27 @@ def build_app(settings: Settings) -> faust.App:
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(_: Any, assigned: Any = (), **__: Any) -> None:
         # whoever held these partitions before may have died mid-input
+        inputs = [(tp.topic, tp.partition) for tp in assigned
+                  if tp.topic in (topics.commands, topics.reports)]
         for tp in assigned:
             if tp.topic == topics.commands:
                 reconciled.discard(tp.partition)
             gaps.forget((tp.topic, tp.partition))
+        # where each input partition resumes, before any of its records can be dropped
+        try:
+            positions = await asyncio.get_running_loop().run_in_executor(
+                None, committed_positions, settings, group, inputs)
+        except Exception:  # the first record of each partition is then taken as its start
+            log.exception("committed_positions_unknown", partitions=len(inputs))
+            return
+        now = time.monotonic()
+        for input_tp, offset in positions.items():
+            gaps.start(input_tp, offset, now)
 
     async def reconcile(partition: int) -> None:
         start = int(jobs.get(WATERMARK_KEY % partition) or b"0")
-        loop = asyncio.get_running_loop()
-        records, end = await loop.run_in_executor(
+        records, end = await asyncio.get_running_loop().run_in_executor(
             None, read_partition, settings, topics.events, partition, start)
-        inputs = [(topics.commands, partition), (topics.reports, partition)]
-        for tp, offset in (await loop.run_in_executor(
-                None, committed_positions, settings, group, inputs)).items():
-            gaps.start(tp, offset)
         found = fold_missing(records, codec, current_state)
         now = int(time.time() * 1000)
         for job_id, state in found.states.items():
@@ -268,6 +275,26 @@ def build_app(settings: Settings) -> faust.App:
         sent = await decisions_out.send(key=job_id.encode(), partition=message.partition,
                                         value=codec.encode(*to_record(record)))
         pending.watch(sent)  # type: ignore[arg-type]
+
+    @app.timer(interval=1.0)
+    async def refetch_stalled_inputs() -> None:
+        """A dropped record with nothing after it shows no hole to the agent: compare the
+        fetch position with what the decider saw (`orchestrator.input_gaps`)."""
+        consumer: Any = app.consumer
+        try:
+            for tp in list(consumer.assignment()):
+                if tp.topic not in (topics.commands, topics.reports):
+                    continue
+                position = await consumer._thread.position(tp)
+                if gaps.stalled((tp.topic, tp.partition), position, time.monotonic()):
+                    expected = gaps.expected((tp.topic, tp.partition))
+                    counters["input_gaps"] += 1
+                    log.warning("input_stall_refetched", topic=tp.topic, partition=tp.partition,
+                                position=position, expected=expected,
+                                gaps_total=counters["input_gaps"])
+                    await consumer.seek_wait({tp: expected})
+        except Exception:  # e.g. mid-rebalance; the next tick looks again
+            log.info("input_stall_check_skipped", exc_info=True)
 
     def active_partitions() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.commands}

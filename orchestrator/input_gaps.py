@@ -29,6 +29,10 @@ TP = tuple[str, int]
 # after a seek, records already buffered past the hole keep arriving: one seek is
 # enough unless the refetch itself was dropped, which only a new hole shows
 RESEEK_AFTER_S = 1.0
+# a hole with nothing after it shows no later record: if the fetcher has moved past the
+# next expected offset and the decider has seen nothing of the partition for this long,
+# the records were dropped (or are stuck) and are fetched again
+STALL_AFTER_S = 2.0
 
 
 class Verdict(Enum):
@@ -41,21 +45,38 @@ class InputGaps:
     def __init__(self) -> None:
         self._next: dict[TP, int] = {}
         self._sought: dict[TP, float] = {}  # when we last sought back on this tp
+        self._seen: dict[TP, float] = {}  # when the decider last saw a record of this tp
         self.holes = 0  # holes found (a counter for logs and tests)
 
-    def start(self, tp: TP, offset: int) -> None:
+    def start(self, tp: TP, offset: int, now: float) -> None:
         """The partition was (re)assigned: its first input is at `offset`."""
         self._next[tp] = offset
         self._sought.pop(tp, None)
+        self._seen[tp] = now
 
     def forget(self, tp: TP) -> None:
         self._next.pop(tp, None)
         self._sought.pop(tp, None)
+        self._seen.pop(tp, None)
 
     def expected(self, tp: TP) -> int | None:
         return self._next.get(tp)
 
+    def stalled(self, tp: TP, position: int | None, now: float) -> bool:
+        """True if records the decider never saw lie behind the fetch `position`: it is
+        past the next expected offset and nothing of `tp` arrived for STALL_AFTER_S. The
+        caller seeks back to `expected(tp)`; a false alarm only fetches records again."""
+        expected = self._next.get(tp)
+        if expected is None or position is None or position <= expected:
+            return False
+        if now - max(self._seen.get(tp, now), self._sought.get(tp, 0.0)) < STALL_AFTER_S:
+            return False
+        self._sought[tp] = now
+        self.holes += 1
+        return True
+
     def verdict(self, tp: TP, offset: int, now: float) -> Verdict:
+        self._seen[tp] = now
         expected = self._next.get(tp)
         if expected is None or offset <= expected:
             # below: fetched again after a seek to the committed offset; the decider
