@@ -35,6 +35,7 @@ import faust
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.drivers.aiokafka import Producer as FaustProducer
 
 from orchestrator.decider import JobState, decide_with_reason, evolve, work_for
 from orchestrator.input_gaps import InputGaps, Verdict
@@ -73,9 +74,25 @@ def _no_gaps_acked_for(input_topics: set[str]) -> None:
     FaustConsumer._add_gap = add_gap  # type: ignore[method-assign]
 
 
+def _idempotent_producer() -> None:
+    """faust makes its producer idempotent only for exactly_once. Without it, a batch
+    whose acknowledgement was lost (a broker SIGKILL) is retried and written twice: the
+    same event twice on the audit log (found by `pipai chaos --seed 1`, iteration 0)."""
+    original = FaustProducer._settings_extra
+    if getattr(original, "pipai_idempotent", False):
+        return
+
+    def settings_extra(self: FaustProducer) -> Any:
+        return {"acks": "all", "enable_idempotence": True, **original(self)}
+
+    settings_extra.pipai_idempotent = True  # type: ignore[attr-defined]
+    FaustProducer._settings_extra = settings_extra  # type: ignore[method-assign]
+
+
 def build_app(settings: Settings) -> faust.App:
     topics = Topics.for_prefix(settings.topic_prefix)
     _no_gaps_acked_for({topics.commands, topics.reports})
+    _idempotent_producer()
     codec = kafka_codec(settings)
     datadir = (settings.data_dir / "orchestrator" / settings.instance).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
