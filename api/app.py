@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Submit, watch, cancel and audit crypto strategy backtests.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     # Verification needs no broker: built here, so tests can exercise it without the lifespan.
     app.state.keys = KeyStore(settings.data_dir / "keys.json")
     app.state.verifier = Verifier(

@@ -100,7 +100,8 @@ async def health(request: Request) -> Any:
     projection = getattr(state, "projection", None)
     checker: _Checker | None = getattr(state, "health_checker", None)
     if checker is None:
-        settings = projection.settings if projection is not None else Settings.from_env()
+        # the app's own settings: the environment's defaults may name another cluster
+        settings = getattr(state, "settings", None) or Settings.from_env()
         checker = state.health_checker = _Checker(settings)
     check = checker.check
     answer = await checker.cache.get(lambda: asyncio.to_thread(check, projection))
