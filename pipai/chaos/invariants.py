@@ -18,6 +18,7 @@ from orchestrator.audit import verify
 from orchestrator.decider import JobState
 from orchestrator.messages import (
     Event,
+    InputDecided,
     JobAccepted,
     JobCancelled,
     JobFailed,
@@ -43,27 +44,11 @@ class InputMessage:
     job_id: str
 
 
-@dataclass(frozen=True)
-class Decision:
-    """An InputDecided record of `<prefix>.decisions` (docs/architecture.md)."""
-
-    job_id: str
-    input_topic: str
-    input_partition: int
-    input_offset: int
-    input_type: str
-    outcome: str  # events | ignored | poison
-    reason: str
-    event_seqs: tuple[int, ...]
-    instance: str = ""
-    decided_at: int = 0
-
-
 @dataclass
 class LogContents:
     events: list[Event] = field(default_factory=list)  # in log order per partition
     inputs: list[InputMessage] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: list[InputDecided] = field(default_factory=list)
     decisions_topic_exists: bool = True
 
 
@@ -224,10 +209,10 @@ def input_key(m: InputMessage) -> str:
     return f"{m.topic}/{m.partition}@{m.offset}"
 
 
-def decision_reasons(decisions: Iterable[Decision]) -> Counter[str]:
+def decision_reasons(decisions: Iterable[InputDecided]) -> Counter[str]:
     """How inputs were decided, one count per input (its last decision): events,
     ignored:<reason>, poison."""
-    last: dict[tuple[str, int, int], Decision] = {}
+    last: dict[tuple[str, int, int], InputDecided] = {}
     for d in decisions:
         last[(d.input_topic, d.input_partition, d.input_offset)] = d
     return Counter(d.outcome if d.outcome != "ignored" else f"ignored:{d.reason}"

@@ -7,13 +7,12 @@ are kept (type "") because they too must be decided (as poison).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
 from orchestrator.messages import from_record, is_event
-from pipai.chaos.invariants import Decision, InputMessage, LogContents
+from pipai.chaos.invariants import InputMessage, LogContents
 from pipai.kafka_config import consumer_config
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
@@ -101,26 +100,8 @@ class LogView:
                     self.contents.events.append(message)
         elif topic == self.decisions_topic:
             if decoded is not None and decoded[0] == "InputDecided":
-                self.contents.decisions.append(decision_from_record(decoded[1]))
+                self.contents.decisions.append(from_record(*decoded))
         else:
             name, record = decoded if decoded is not None else ("", {})
             self.contents.inputs.append(InputMessage(topic, partition, offset, name,
                                                      str(record.get("job_id", ""))))
-
-
-def decision_from_record(record: dict[str, Any]) -> Decision:
-    return Decision(
-        job_id=str(record["job_id"]), input_topic=str(record["input_topic"]),
-        input_partition=int(record["input_partition"]),
-        input_offset=int(record["input_offset"]), input_type=str(record["input_type"]),
-        outcome=str(record["outcome"]), reason=str(record.get("reason") or ""),
-        event_seqs=tuple(int(s) for s in record.get("event_seqs") or ()),
-        instance=str(record.get("instance") or ""),
-        decided_at=_ms(record.get("decided_at")))
-
-
-def _ms(value: Any) -> int:
-    """Unix ms, whether the schema says long or timestamp-millis (fastavro: datetime)."""
-    if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1000)
-    return int(value or 0)

@@ -9,6 +9,7 @@ from orchestrator.decider import decide, evolve, initial_state
 from orchestrator.messages import (
     CancelJob,
     Event,
+    InputDecided,
     RunCompleted,
     RunStarted,
     SubmitJob,
@@ -17,7 +18,6 @@ from orchestrator.messages import (
 from pipai.chaos.invariants import (
     Cancel,
     Create,
-    Decision,
     InputMessage,
     LogContents,
     check,
@@ -62,11 +62,11 @@ def _clean() -> tuple[LogContents, list[Create], list[Cancel]]:
         topic = "p.commands" if event.seq == 1 or event.job_id == "bt_b" and event.seq == 3 \
             else "p.reports"
         inputs.append(InputMessage(topic, 0, offset, "X", event.job_id))
-        decisions.append(Decision(event.job_id, topic, 0, offset, "X", "events", "",
-                                  (event.seq,)))
+        decisions.append(InputDecided(event.job_id, topic, 0, offset, "X", "events", "",
+                                      [event.seq], "a", 0))
     inputs.append(InputMessage("p.reports", 1, 0, "RunProgressed", "bt_a"))
-    decisions.append(Decision("bt_a", "p.reports", 1, 0, "RunProgressed", "ignored",
-                              "terminal", ()))
+    decisions.append(InputDecided("bt_a", "p.reports", 1, 0, "RunProgressed", "ignored",
+                                  "terminal", [], "a", 0))
     creates = [Create("req-bt_a", None, 201, "bt_a"), Create("req-bt_b", "k", 201, "bt_b"),
                Create("req-x", None, 503, None)]
     cancels = [Cancel("cx", "bt_b", 200)]
@@ -136,8 +136,8 @@ def test_undecided_input_and_a_decision_naming_missing_events() -> None:
     log.inputs.append(InputMessage("p.commands", 2, 7, "WorkerSilent", "bt_a"))
     assert _counts(log, creates, cancels)["undecided_inputs"] == 1
     log, creates, cancels = _clean()
-    log.decisions.append(Decision("bt_a", "p.reports", 1, 0, "RunProgressed", "events", "",
-                                  (9,)))
+    log.decisions.append(InputDecided("bt_a", "p.reports", 1, 0, "RunProgressed", "events",
+                                      "", [9], "a", 0))
     assert _counts(log, creates, cancels)["decision_mismatch"] == 1
 
 
@@ -163,8 +163,8 @@ def test_worker_silent_inputs_are_inputs_too() -> None:
     tick = WorkerSilent(job_id="bt_a", attempt=1, now=3_000, max_attempts=2)
     assert decide(evolve(initial_state("bt_a"), log.events[0]), tick) == []  # queued: ignored
     log.inputs.append(InputMessage("p.commands", 0, 99, type(tick).__name__, "bt_a"))
-    log.decisions.append(Decision("bt_a", "p.commands", 0, 99, "WorkerSilent", "ignored",
-                                  "not_running", ()))
+    log.decisions.append(InputDecided("bt_a", "p.commands", 0, 99, "WorkerSilent", "ignored",
+                                      "not_running", [], "a", 0))
     assert set(_counts(log, creates, cancels).values()) == {0}
 
 

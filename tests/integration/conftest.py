@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from pipai.broker import LocalBroker
 from pipai.client import PipaiAuth
+from pipai.processes import free_port
 from pipai.settings import Settings
 from pipai.stack import Stack, demo_key
-from tests.conftest import free_port
 
 
 @dataclass
@@ -86,6 +87,17 @@ def run_stack(settings: Settings) -> Iterator[LiveStack]:
 
 def start_stack(tmp: Path, bootstrap: str, market: Path, **overrides: Any) -> Iterator[LiveStack]:
     yield from run_stack(stack_settings(tmp, bootstrap, market, **overrides))
+
+
+@pytest.fixture(scope="module")
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker of the test module's own, for tests that stop, stall or restart it."""
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka-own"), free_port(), free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="module")

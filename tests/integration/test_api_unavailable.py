@@ -40,7 +40,6 @@ from pipai.settings import Settings
 from pipai.topics import Topics
 from projections.log_reader import read_topic
 from projections.rebuild import log_events
-from tests.conftest import free_port
 from tests.integration.conftest import LiveStack, grid_config
 from tests.integration.signed_stack import signed_settings, start_signed_stack
 
@@ -53,16 +52,6 @@ BOUND_S = 6.0
 # 202 comes at the command deadline, or a little after when delivery was in doubt.
 PENDING_BOUND_S = COMMAND_TIMEOUT_S + 6.0
 TERMINAL_EVENTS = (JobSucceeded, JobFailed, JobCancelled)
-
-
-@pytest.fixture(scope="module")
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    broker = LocalBroker(tmp_path_factory.mktemp("kafka-own"), free_port(), free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 from orchestrator.messages import InputDecided, JobAccepted, SubmitJob, from_record, to_record
 from pipai.broker import LocalBroker
 from pipai.kafka_config import consumer_config, producer_config
-from pipai.processes import free_port, kill
+from pipai.processes import kill
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.stack import Stack
@@ -37,17 +37,6 @@ from tests.integration.conftest import grid_config, stack_settings
 pytestmark = pytest.mark.integration
 
 BURST = 1500
-
-
-@pytest.fixture(scope="module")
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    """This test restarts its broker, so it gets one of its own."""
-    broker = LocalBroker(tmp_path_factory.mktemp("kill-broker"), free_port(), free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def _events_end(settings: Settings) -> int:
