@@ -111,6 +111,13 @@ def main() -> None:
         print(f"projection rebuild: events/s          {rebuild_rate:12,.0f}  ({events} events)")
         print(f"raw consume of events topic, msg/s    {raw_events:12,.0f}")
         print(f"  ratio rebuild / raw                 {rebuild_rate / raw_events:12.3f}")
+        print(json.dumps({"benchmark": "event_log", "jobs": n,
+                          "orchestrator_commands_per_s": round(orchestrated),
+                          "raw_commands_per_s": round(raw_commands),
+                          "orchestrator_ratio": round(orchestrated / raw_commands, 3),
+                          "rebuild_events_per_s": round(rebuild_rate),
+                          "raw_events_per_s": round(raw_events),
+                          "rebuild_ratio": round(rebuild_rate / raw_events, 3)}))
     finally:
         stack.stop()
         if broker is not None:
