@@ -25,7 +25,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy pipai orchestrator api projections schemas engine
+	$(VENV)/bin/mypy pipai schemas jobs engine orchestrator workers projections api cli
 
 # Seeded chaos suite (docs/architecture.md): SEED=7 ITERATIONS=20 make chaos
 chaos: setup

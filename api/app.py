@@ -13,12 +13,12 @@ from api.auth import Verifier
 from api.body_limit import BodyLimit
 from api.commands import CommandBus
 from api.errors import install_handlers
-from api.keys import KeyStore
 from api.openapi import install_openapi
 from api.routers import health, jobs, templates
-from api.signing import ReplayGuard
 from api.weights import UsedWeightHeader, WeightLimiter
+from pipai.keys import KeyStore
 from pipai.settings import Settings
+from pipai.signing import ReplayGuard
 from projections.cursors import load_or_create_key
 from projections.jobs_view import JobsView
 from projections.runner import ProjectionRunner

@@ -1,6 +1,6 @@
 """Who is calling, and may they: signed requests and weights as one dependency.
 
-`signed(weight)` verifies the request (api/signing.py) and spends `weight` of
+`signed(weight)` verifies the request (pipai/signing.py) and spends `weight` of
 the key's budget (api/weights.py). Order of checks, and the code each failure
 gives (all 401 but RATE_LIMITED):
 
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from api import signing
 from api.errors import ApiError
-from api.keys import KeyStore
 from api.weights import STATE_KEY, WeightLimiter
+from pipai import signing
+from pipai.keys import KeyStore
 
 
 @dataclass(frozen=True)

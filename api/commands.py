@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 from api.command_log import CommandLog, Delivery
 from api.errors import ApiError
-from orchestrator.decider import JobState
-from orchestrator.messages import CancelJob, Event, JobAccepted, SubmitJob, to_record
+from jobs.decider import JobState
+from jobs.messages import CancelJob, Event, JobAccepted, SubmitJob, to_record
 from pipai.log import get_logger
 from pipai.settings import Settings
 from pipai.topics import Topics

@@ -13,8 +13,8 @@ from fastapi.openapi.utils import get_openapi
 
 from api import examples
 from api.models import ErrorBody, PendingCommand
-from api.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from api.weights import USED_WEIGHT_HEADER
+from pipai.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 _WEIGHT_HEADER = {"description": "Weight spent by this key in the last minute (moving window).",
                   "schema": {"type": "integer", "minimum": 0}}

@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from orchestrator.decider import DONE, FAILED, JobState
+from jobs.decider import JobState
+from jobs.statuses import DONE, FAILED
 
 
 def iso(ms: int | None) -> str | None:

@@ -140,8 +140,8 @@ def main() -> None:
 
     import logging
 
-    from api.keys import KeyStore
     from pipai.client import PipaiAuth
+    from pipai.keys import KeyStore
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a log line per request skews the client
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from orchestrator.messages import SubmitJob, to_record
+from cli.stack import Stack
+from jobs.messages import SubmitJob, to_record
 from pipai.broker import LocalBroker
 from pipai.kafka_config import consumer_config, producer_config
 from pipai.processes import free_port
 from pipai.settings import Settings
-from pipai.stack import Stack
 from pipai.topics import Topics, ensure_topics
 from projections.rebuild import rebuild
 from schemas.codec import default_codec

@@ -1,6 +1,6 @@
 """The engine's public contract: what the worker adapter and the API rely on.
 
-Everything here is pure (no Kafka, no I/O). The worker (`engine.worker`) turns a
+Everything here is pure (no Kafka, no I/O). The worker (`workers.engine_worker`) turns a
 RunBacktest work item into a `BacktestConfig` with `parse_config`, calls
 `run_backtest`, and ships `result_document(result)` to the results topic. The
 API validates a submitted config with the same `parse_config`, so a config the

@@ -37,10 +37,11 @@ from faust.streams import _current_event
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Producer as FaustProducer
 
-from orchestrator.decider import JobState, decide_with_reason, evolve, work_for
+from jobs.decider import JobState, decide_with_reason, evolve, work_for
+from jobs.liveness import LivenessTracker
+from jobs.messages import InputDecided, Report, WorkerSilent, from_record, to_record
+from jobs.state_codec import dump_state, load_state
 from orchestrator.input_gaps import InputGaps, Verdict
-from orchestrator.liveness import LivenessTracker
-from orchestrator.messages import InputDecided, Report, WorkerSilent, from_record, to_record
 from orchestrator.pending import PendingStates
 from orchestrator.reconcile import (
     WATERMARK_KEY,
@@ -48,7 +49,6 @@ from orchestrator.reconcile import (
     fold_missing,
     read_partition,
 )
-from orchestrator.state_codec import dump_state, load_state
 from pipai.log import get_logger
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings

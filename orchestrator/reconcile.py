@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, TopicPartition
 
-from orchestrator.decider import JobState, evolve, work_for
-from orchestrator.messages import Event, RunBacktest, from_record, is_event
+from jobs.decider import JobState, evolve, work_for
+from jobs.messages import Event, RunBacktest, from_record, is_event
 from pipai.kafka_config import consumer_config
 from pipai.settings import Settings
 from schemas.codec import Codec, DecodeError

@@ -25,7 +25,7 @@ from pipai.processes import die_with_parent
 log = get_logger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-KAFKA_FILES = Path(__file__).resolve().parent / "kafka"
+KAFKA_FILES = Path(__file__).resolve().parent / "broker_files"
 
 
 def kafka_version() -> str:

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from api.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from pipai.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 Json = dict[str, Any]
 JOBS = "/v1/backtest/jobs"

@@ -15,9 +15,9 @@ from confluent_kafka import Producer
 
 from pipai.kafka_config import producer_config
 from pipai.log import get_logger
+from pipai.log_reader import read_topic
 from pipai.settings import Settings
 from pipai.topics import Topics
-from projections.log_reader import read_topic
 from schemas.codec import Codec, SchemaStore, default_codec
 
 log = get_logger("pipai.schema_log")

@@ -30,9 +30,9 @@ from typing import Any
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
-from orchestrator.decider import JobState, evolve
-from orchestrator.messages import Event
-from orchestrator.state_codec import dump_state, load_state
+from jobs.decider import JobState, evolve
+from jobs.messages import Event
+from jobs.state_codec import dump_state, load_state
 from projections.cursors import CursorSigner
 
 INV_BASE = 10**16 - 1

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.messages import BacktestResult, Event, from_record, is_event
+from jobs.messages import BacktestResult, Event, from_record, is_event
+from pipai.log_reader import read_topic
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
 from projections.jobs_view import JobsView
-from projections.log_reader import read_topic
 from schemas.codec import DecodeError
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from orchestrator.decider import JobState
-from orchestrator.messages import BacktestResult, Event, from_record, is_event
+from jobs.decider import JobState
+from jobs.messages import BacktestResult, Event, from_record, is_event
 from pipai.kafka_config import consumer_config
 from pipai.log import get_logger
 from pipai.schema_log import kafka_codec

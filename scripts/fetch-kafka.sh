@@ -3,7 +3,7 @@
 # .cache/kafka-<version>/libs (idempotent; a second run is a no-op).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-pom="$here/pipai/kafka/pom.xml"
+pom="$here/pipai/broker_files/pom.xml"
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
 dest="${PIPAI_KAFKA_HOME:-$here/.cache/kafka-$version}"
 if [ -f "$dest/.complete" ]; then

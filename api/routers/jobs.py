@@ -23,8 +23,9 @@ from api.openapi import responses
 from api.presenters import event_object, job_object, parse_iso_ms
 from api.weights import WEIGHTS
 from engine import ConfigError, parse_config
-from orchestrator.decider import DONE, STATUSES, TERMINAL, JobState
-from orchestrator.messages import CancelJob, CommandRejected, Event, SubmitJob
+from jobs.decider import JobState
+from jobs.messages import CancelJob, CommandRejected, Event, SubmitJob
+from jobs.statuses import DONE, STATUSES, TERMINAL
 from projections.cursors import CursorError
 from projections.jobs_view import JobsView
 

@@ -20,8 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.keys import ApiKey, KeyStore
-from orchestrator.messages import (
+from jobs.messages import (
     Event,
     JobAccepted,
     JobCancelled,
@@ -32,6 +31,7 @@ from orchestrator.messages import (
     event_id_for,
 )
 from pipai.client import PipaiAuth
+from pipai.keys import ApiKey, KeyStore
 from pipai.settings import Settings
 from projections.jobs_view import JobsView
 

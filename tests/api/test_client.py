@@ -93,7 +93,7 @@ def test_credentials_from_env_then_demo_key(tmp_path: Path,
 
 
 def test_sparkline() -> None:
-    from pipai.client_cli import sparkline
+    from cli.jobs import sparkline
 
     assert sparkline([]) == ""
     assert sparkline([1.0, 2.0, 3.0]) == "▁▄█"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from api.examples import GRID_CONFIG
-from api.signing import sign
+from pipai.signing import sign
 from tests.api.conftest import ApiHarness
 
 JOB = "/v1/backtest/jobs"

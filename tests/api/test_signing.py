@@ -1,11 +1,11 @@
-"""The pure signing rules (api/signing.py): no app, no clock."""
+"""The pure signing rules (pipai/signing.py): no app, no clock."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
-from api import signing
+from pipai import signing
 
 SECRET = "s3cr3t"
 

@@ -1,4 +1,4 @@
-"""`pipai data generate|import|list` (pipai/data_cli.py) on a temporary store."""
+"""`pipai data generate|import|list` (cli/data.py) on a temporary store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from pipai.cli import app
+from cli.main import app
 from tests.engine.helpers import MIN, T0
 
 runner = CliRunner()

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.stack import Stack, demo_key
 from pipai.broker import LocalBroker
 from pipai.client import PipaiAuth
 from pipai.processes import free_port
 from pipai.settings import Settings
-from pipai.stack import Stack, demo_key
 
 
 @dataclass

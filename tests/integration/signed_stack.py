@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from api.keys import ApiKey
+from cli.stack import Stack
+from pipai.keys import ApiKey
 from pipai.settings import Settings
-from pipai.stack import Stack
 from tests.integration.conftest import run_stack as start_signed_stack
 from tests.integration.conftest import stack_settings as signed_settings
 

@@ -17,11 +17,11 @@ import httpx
 import orjson
 import pytest
 
-from api.keys import ApiKey, KeyStore
-from api.signing import sign
+from cli.stack import demo_key
 from pipai.client import PipaiAuth
+from pipai.keys import ApiKey, KeyStore
 from pipai.processes import stop
-from pipai.stack import demo_key
+from pipai.signing import sign
 from tests.integration.conftest import LiveStack, grid_config, start_stack
 from tests.integration.signed_stack import base_url
 

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks
 
 from api.app import create_app
-from api.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from cli.stack import demo_key
 from pipai.settings import Settings
-from pipai.stack import demo_key
+from pipai.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from tests.integration.conftest import LiveStack
 from tests.integration.signed_stack import base_url, signed_settings, start_signed_stack
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from api import examples
-from api.keys import KeyStore
-from api.signing import sign
+from cli.stack import demo_key
 from pipai.client import Client, IdempotencyConflict, NotFound, PipaiAuth
-from pipai.stack import demo_key
+from pipai.keys import KeyStore
+from pipai.signing import sign
 from tests.integration.conftest import LiveStack, grid_config
 from tests.integration.signed_stack import (
     base_url,
@@ -200,7 +200,7 @@ def test_cli_submit_watch_list_result_plot(signed_live: LiveStack, tmp_path: Pat
 
     from typer.testing import CliRunner
 
-    from pipai.cli import app
+    from cli.main import app
 
     env = {"PIPAI_API_URL": base_url(signed_live.settings),
            "PIPAI_DATA_DIR": str(signed_live.settings.data_dir),

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.messages import (
+from jobs.messages import (
     CancelJob,
     Event,
     JobAccepted,
@@ -35,10 +35,10 @@ from orchestrator.messages import (
     from_record,
 )
 from pipai.broker import LocalBroker
+from pipai.log_reader import read_topic
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
-from projections.log_reader import read_topic
 from projections.rebuild import log_events
 from tests.integration.conftest import LiveStack, grid_config
 from tests.integration.signed_stack import signed_settings, start_signed_stack

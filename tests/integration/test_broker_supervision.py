@@ -127,7 +127,7 @@ def running(tmp_path: Path, market_dir: Path) -> Iterator[RunningStack]:
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # this stack starts (and supervises) its own
     log_path = tmp_path / "pipai-run.log"
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pipai", "run"], env=env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "run"], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     stack = RunningStack(proc, data_dir, f"127.0.0.1:{kafka_port}",
                          f"http://127.0.0.1:{api_port}", log_path)

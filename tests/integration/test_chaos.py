@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipai.chaos.runner import ChaosOptions, run_chaos
-from pipai.chaos.schedule import BROKER_RESTART, ENGINE_SIGKILL, ORCHESTRATOR_SIGKILL
+from cli.chaos.runner import ChaosOptions, run_chaos
+from cli.chaos.schedule import BROKER_RESTART, ENGINE_SIGKILL, ORCHESTRATOR_SIGKILL
 
 pytestmark = pytest.mark.integration
 

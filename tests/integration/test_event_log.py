@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.audit import verify
+from jobs.audit import verify
 from pipai.processes import kill
 from projections.jobs_view import JobsView
 from projections.rebuild import log_events, rebuild
@@ -90,7 +90,7 @@ def test_worker_sigkilled_mid_job_is_requeued_and_finishes(crashy: LiveStack) ->
     for name in ("engine-0", "engine-1"):
         kill(crashy.stack.children[name])
     for name in ("engine-0", "engine-1"):
-        crashy.stack.start_process(name, "engine")
+        crashy.stack.start_process(name, "workers")
     done = crashy.wait_for(job["id"], lambda j: j["status"] in ("done", "failed"), timeout_s=120)
     assert done["status"] == "done"
     history = crashy.client.get(f"/v1/backtest/jobs/{job['id']}/events").json()["data"]
@@ -138,7 +138,7 @@ def _summary(view: JobsView, job_id: str) -> tuple[str, int] | None:
 
 def test_replay_cli_prints_a_history_and_verifies_the_log(crashy: LiveStack,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipai.cli import app
+    from cli.main import app
 
     for key, value in crashy.settings.to_env().items():
         monkeypatch.setenv(key, value)

@@ -23,15 +23,15 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from orchestrator.messages import InputDecided, JobAccepted, SubmitJob, from_record, to_record
+from cli.stack import Stack
+from jobs.messages import InputDecided, JobAccepted, SubmitJob, from_record, to_record
 from pipai.broker import LocalBroker
 from pipai.kafka_config import consumer_config, producer_config
+from pipai.log_reader import read_topic
 from pipai.processes import kill
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
-from pipai.stack import Stack
 from pipai.topics import Topics, ensure_topics
-from projections.log_reader import read_topic
 from tests.integration.conftest import grid_config, stack_settings
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from orchestrator.messages import CancelJob, from_record
+from jobs.messages import CancelJob, from_record
 from pipai.schema_log import kafka_codec, load_schemas, publish_schemas
 from pipai.settings import Settings
 from pipai.topics import ensure_topics

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from orchestrator.audit import verify
+from jobs.audit import verify
 from pipai.kafka_config import consumer_config
 from pipai.processes import kill
 from pipai.topics import Topics
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 HEARTBEAT_S = 20.0  # longer than the engine's session timeout (10 s): redelivery comes first
 MAX_ATTEMPTS = 3
 PACE_S = 6.0  # every job lasts at least this long: time to see a run start and kill it
-ENGINE_SESSION_S = 10.0  # engine/worker.py: a killed worker's partitions move on after this
+ENGINE_SESSION_S = 10.0  # workers/engine_worker.py: a killed worker's partitions move on after this
 TERMINAL = ("done", "failed", "cancelled")
 
 
@@ -85,7 +85,7 @@ def kill_worker_of(live: LiveStack, run: dict[str, Any]) -> None:
     for name, proc in list(live.stack.children.items()):
         if name.startswith("engine-") and proc.pid == pid:
             kill(proc)
-            live.stack.start_process(name, "engine")
+            live.stack.start_process(name, "workers")
             return
     raise AssertionError(f"no engine worker with pid {pid}")
 

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from orchestrator.messages import CancelJob, JobAccepted, from_record, to_record
+from jobs.messages import CancelJob, JobAccepted, from_record, to_record
 from schemas.codec import (
     SCHEMA_DIR,
     Codec,

@@ -1,3 +1,0 @@
-from engine.worker import main
-
-main()

@@ -1,0 +1,314 @@
+"""The job decider: `decide(state, input) -> events` and `evolve(state, event) -> state`.
+
+Pure functions over frozen dataclasses: no clock, no I/O, no Kafka. Time and ids
+come in on the input. The orchestrator, the projections, replay and audit
+verification all fold events with this one `evolve`.
+
+State machine (DESIGN §3)::
+
+    (none) -submit-> queued -start-> running -succeed-> done
+                       |               |  \\-fail----> failed
+                       +-cancel-+      +-cancel-+
+                                v               v
+                            cancelled       cancelled
+
+Idempotency, so that a redelivered input is harmless:
+- a command id already decided (accepted or rejected) yields no event;
+- a report of an attempt other than the current one is stale and dropped;
+- a run is known by its run id: a RunStarted of a run the job already saw yields
+  nothing, and only the run that owns the attempt (the latest started) is heard;
+- a RunStarted of the current attempt from a new run while the attempt is running
+  means its work item was redelivered (the owning worker died or lost the partition):
+  the new run is adopted as the owner (JobStarted again), its predecessor's reports
+  are dropped as foreign; every run started spends one of the max attempts, and
+  once they are spent the redelivery fails the job with WORKER_LOST
+  (docs/architecture.md, "Redelivered runs");
+- progress only moves forward, so a repeated progress report yields nothing;
+- terminal states absorb everything: commands get CommandRejected(INVALID_STATE),
+  reports are dropped.
+Every event takes the job's next `seq` (gapless, from 1), and its id is
+`uuid5(job_id, seq)`, so an event decided twice is recognisably the same event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs.messages import (
+    CancelJob,
+    CommandRejected,
+    Envelope,
+    Event,
+    Input,
+    JobAccepted,
+    JobCancelled,
+    JobFailed,
+    JobProgressed,
+    JobRequeued,
+    JobStarted,
+    JobSucceeded,
+    Metrics,
+    RunBacktest,
+    RunCompleted,
+    RunFailed,
+    RunProgressed,
+    RunStarted,
+    SubmitJob,
+    WorkerSilent,
+    event_id_for,
+)
+from jobs.statuses import CANCELLED, DONE, FAILED, QUEUED, RUNNING, TERMINAL
+
+# Error codes carried by CommandRejected / JobFailed (the API maps them to HTTP).
+NOT_FOUND = "NOT_FOUND"
+INVALID_STATE = "INVALID_STATE"
+IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+WORKER_LOST = "WORKER_LOST"
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    job_id: str = ""
+    status: str | None = None
+    seq: int = 0
+    owner: str = ""
+    config_json: str = ""
+    correlation_id: str = ""
+    submitted_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    progress: float = 0.0
+    attempt: int = 0
+    run_id: str | None = None
+    run_started_at: int | None = None
+    run_ids: frozenset[str] = field(default_factory=frozenset)  # every run ever started
+    worker_id: str | None = None
+    metrics: Metrics | None = None
+    result_ref: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    cancel_reason: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    command_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def exists(self) -> bool:
+        return self.status is not None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def runs_spent(self) -> int:
+        """Runs started so far, each one of the max attempts (a state stored before runs
+        were counted knows only its attempt number)."""
+        return max(len(self.run_ids), self.attempt)
+
+
+def initial_state(job_id: str) -> JobState:
+    return JobState(job_id=job_id)
+
+
+def is_terminal(state: JobState) -> bool:
+    return state.is_terminal
+
+
+# ---- decide -----------------------------------------------------------------------
+
+def decide(state: JobState, message: Input) -> list[Event]:
+    return decide_with_reason(state, message)[0]
+
+
+def decide_with_reason(state: JobState, message: Input) -> tuple[list[Event], str | None]:
+    """Events for `message`, and when there are none, why it was ignored."""
+    if isinstance(message, SubmitJob):
+        return _submit(state, message)
+    if isinstance(message, CancelJob):
+        return _cancel(state, message)
+    if isinstance(message, WorkerSilent):
+        return _worker_silent(state, message)
+    return _report(state, message)
+
+
+class _Emitter:
+    """Numbers the events of one decision with the job's next seqs."""
+
+    def __init__(self, state: JobState, job_id: str, at: int, causation: str) -> None:
+        self.seq = state.seq
+        self.job_id = job_id
+        self.at = at
+        self.causation = causation
+        self.correlation = state.correlation_id or causation
+
+    def env(self, correlation: str | None = None) -> dict[str, Any]:
+        self.seq += 1
+        return {
+            "event_id": event_id_for(self.job_id, self.seq),
+            "job_id": self.job_id,
+            "seq": self.seq,
+            "occurred_at": self.at,
+            "causation_id": self.causation,
+            "correlation_id": correlation or self.correlation,
+        }
+
+
+def _reject(state: JobState, cmd: SubmitJob | CancelJob, at: int, code: str, why: str) -> Event:
+    emit = _Emitter(state, cmd.job_id, at, cmd.command_id)
+    return CommandRejected(
+        **emit.env(cmd.correlation_id),
+        command_id=cmd.command_id,
+        command_type=type(cmd).__name__,
+        error_code=code,
+        error_message=why,
+    )
+
+
+def _submit(state: JobState, cmd: SubmitJob) -> tuple[list[Event], str | None]:
+    if cmd.command_id in state.command_ids:
+        return [], "duplicate_command"
+    if not state.exists:
+        emit = _Emitter(state, cmd.job_id, cmd.submitted_at, cmd.command_id)
+        return [JobAccepted(
+            **emit.env(cmd.correlation_id),
+            owner=cmd.owner,
+            config_json=cmd.config_json,
+            submitted_at=cmd.submitted_at,
+            idempotency_key=cmd.idempotency_key,
+            request_hash=cmd.request_hash,
+        )], None
+    same_key = cmd.idempotency_key is not None and cmd.idempotency_key == state.idempotency_key
+    if same_key and cmd.owner == state.owner:
+        if cmd.request_hash == state.request_hash:
+            return [], "idempotent_retry"
+        return [_reject(state, cmd, cmd.submitted_at, IDEMPOTENCY_CONFLICT,
+                        "Idempotency-Key was already used with another request body")], None
+    return [_reject(state, cmd, cmd.submitted_at, INVALID_STATE, "job already exists")], None
+
+
+def _cancel(state: JobState, cmd: CancelJob) -> tuple[list[Event], str | None]:
+    if cmd.command_id in state.command_ids:
+        return [], "duplicate_command"
+    if not state.exists or state.owner != cmd.owner:
+        return [_reject(state, cmd, cmd.issued_at, NOT_FOUND, f"job {cmd.job_id} not found")], None
+    if state.is_terminal:
+        return [_reject(state, cmd, cmd.issued_at, INVALID_STATE,
+                        f"job {cmd.job_id} is already {state.status}")], None
+    emit = _Emitter(state, cmd.job_id, cmd.issued_at, cmd.command_id)
+    return [JobCancelled(**emit.env(), progress=state.progress, reason=cmd.reason)], None
+
+
+def _worker_silent(state: JobState, tick: WorkerSilent) -> tuple[list[Event], str | None]:
+    if state.status != RUNNING or tick.attempt != state.attempt:
+        return [], "not_running"
+    if state.run_started_at is not None and tick.now < state.run_started_at:
+        return [], "silence_of_a_superseded_run"  # a run adopted after the tick was sent
+    emit = _Emitter(state, state.job_id, tick.now, f"liveness:{state.job_id}:{tick.attempt}")
+    if state.runs_spent < tick.max_attempts:
+        return [JobRequeued(**emit.env(), attempt=state.attempt + 1,
+                            reason=f"no report from worker {state.worker_id} "
+                                   f"for attempt {state.attempt}")], None
+    return [JobFailed(**emit.env(), attempt=state.attempt, error_code=WORKER_LOST,
+                      error_message=f"worker lost on attempt {state.attempt} "
+                                    f"({state.runs_spent} runs, max {tick.max_attempts} "
+                                    "attempts)")], None
+
+
+def _report(
+    state: JobState, report: RunStarted | RunProgressed | RunCompleted | RunFailed
+) -> tuple[list[Event], str | None]:
+    if not state.exists:
+        return [], "unknown_job"
+    if state.is_terminal:
+        return [], "terminal"
+    if report.attempt != state.attempt:
+        return [], "stale_attempt"
+    emit = _Emitter(state, report.job_id, report.occurred_at,
+                    f"report:{report.run_id}:{report.report_seq}")
+    if isinstance(report, RunStarted):
+        if report.run_id in state.run_ids:
+            return [], "duplicate"
+        if state.status == RUNNING and state.runs_spent >= report.max_attempts:
+            return [JobFailed(**emit.env(), attempt=report.attempt, error_code=WORKER_LOST,
+                              error_message=f"worker lost on attempt {report.attempt}: its "
+                                            f"work item was redelivered after "
+                                            f"{state.runs_spent} runs (max "
+                                            f"{report.max_attempts} attempts)")], None
+        # the attempt's first run, or a redelivered work item's run adopted as its owner
+        return [JobStarted(**emit.env(), attempt=report.attempt, worker_id=report.worker_id,
+                           run_id=report.run_id)], None
+    if state.status != RUNNING:
+        return [], "not_started"
+    if report.run_id != state.run_id:
+        return [], "foreign_run"
+    if isinstance(report, RunProgressed):
+        progress = min(max(report.progress, 0.0), 1.0)
+        if progress <= state.progress:
+            return [], "no_progress"
+        return [JobProgressed(**emit.env(), attempt=report.attempt, progress=progress)], None
+    if isinstance(report, RunCompleted):
+        return [JobSucceeded(**emit.env(), attempt=report.attempt, metrics=report.metrics,
+                             result_ref=report.result_ref)], None
+    return [JobFailed(**emit.env(), attempt=report.attempt, error_code=report.error_code,
+                      error_message=report.error_message)], None
+
+
+# ---- evolve -----------------------------------------------------------------------
+
+def evolve(state: JobState, event: Event) -> JobState:
+    """The state after `event`. Events are trusted facts: no validation here."""
+    base: dict[str, Any] = {"job_id": event.job_id, "seq": event.seq}
+    if isinstance(event, JobAccepted):
+        base.update(
+            status=QUEUED, owner=event.owner, config_json=event.config_json,
+            correlation_id=event.correlation_id, submitted_at=event.submitted_at,
+            attempt=1, idempotency_key=event.idempotency_key, request_hash=event.request_hash,
+            command_ids=state.command_ids | {event.causation_id},
+        )
+    elif isinstance(event, JobStarted):
+        # a new run starts from zero progress, also when it takes over a running attempt
+        base.update(status=RUNNING, attempt=event.attempt, worker_id=event.worker_id,
+                    run_id=event.run_id, run_started_at=event.occurred_at,
+                    run_ids=state.run_ids | {event.run_id}, progress=0.0,
+                    started_at=state.started_at if state.started_at is not None
+                    else event.occurred_at)
+    elif isinstance(event, JobProgressed):
+        base.update(progress=event.progress)
+    elif isinstance(event, JobSucceeded):
+        base.update(status=DONE, progress=1.0, finished_at=event.occurred_at,
+                    metrics=event.metrics, result_ref=event.result_ref)
+    elif isinstance(event, JobFailed):
+        base.update(status=FAILED, finished_at=event.occurred_at,
+                    error_code=event.error_code, error_message=event.error_message)
+    elif isinstance(event, JobCancelled):
+        base.update(status=CANCELLED, finished_at=event.occurred_at, progress=event.progress,
+                    cancel_reason=event.reason,
+                    command_ids=state.command_ids | {event.causation_id})
+    elif isinstance(event, JobRequeued):
+        base.update(status=QUEUED, attempt=event.attempt, run_id=None, worker_id=None,
+                    run_started_at=None, progress=0.0)
+    elif isinstance(event, CommandRejected):
+        base.update(command_ids=state.command_ids | {event.command_id})
+    return dataclasses.replace(state, **base)
+
+
+def fold(events: list[Event], state: JobState | None = None) -> JobState:
+    for event in events:
+        state = evolve(state or initial_state(event.job_id), event)
+    return state or JobState()
+
+
+def work_for(state: JobState, event: Event) -> RunBacktest | None:
+    """The work item an event calls for (after `state` has folded the event)."""
+    if isinstance(event, JobAccepted | JobRequeued):
+        return RunBacktest(job_id=state.job_id, attempt=state.attempt,
+                           config_json=state.config_json, issued_at=event.occurred_at,
+                           correlation_id=state.correlation_id)
+    return None
+
+
+def is_envelope(message: object) -> bool:
+    return isinstance(message, Envelope)

@@ -1,0 +1,290 @@
+"""The messages of DESIGN §2 as frozen dataclasses, one per Avro record.
+
+Each class is named like its `.avsc` record; `to_record`/`from_record` convert
+to and from the dicts the codec reads and writes. Times are Unix milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The ten metrics as the API shows them: decimal strings (None if undefined) and ints."""
+
+    sharpe: str | None
+    sortino: str | None
+    calmar: str | None
+    max_drawdown: str | None
+    win_rate: str | None
+    profit_factor: str | None
+    cagr: str | None
+    expected_value: str | None
+    total_trades: int
+    avg_trade_duration_seconds: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---- commands (API -> orchestrator) -------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SubmitJob:
+    command_id: str
+    job_id: str
+    owner: str
+    config_json: str
+    submitted_at: int
+    correlation_id: str
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelJob:
+    command_id: str
+    job_id: str
+    owner: str
+    issued_at: int
+    correlation_id: str
+    reason: str | None = None
+
+
+# ---- reports (engine -> orchestrator) -----------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    job_id: str
+    attempt: int
+    run_id: str
+    report_seq: int
+    worker_id: str
+    occurred_at: int
+    # the run budget (PIPAI_MAX_ATTEMPTS) as the engine's settings say; the decider needs
+    # it to fail a redelivered work item's run once it is spent (3, that setting's
+    # default, for an older engine that does not send it)
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgressed:
+    job_id: str
+    attempt: int
+    run_id: str
+    report_seq: int
+    progress: float
+    occurred_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunCompleted:
+    job_id: str
+    attempt: int
+    run_id: str
+    report_seq: int
+    metrics: Metrics
+    result_ref: str
+    occurred_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailed:
+    job_id: str
+    attempt: int
+    run_id: str
+    report_seq: int
+    error_code: str
+    error_message: str
+    occurred_at: int
+
+
+# ---- a timer input (orchestrator -> itself, never on a topic) -------------------------
+
+@dataclass(frozen=True, slots=True)
+class WorkerSilent:
+    """The liveness timer saw no report of `attempt` for the heartbeat timeout."""
+
+    job_id: str
+    attempt: int
+    now: int
+    max_attempts: int
+
+
+# ---- events (the audit log) -----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    event_id: str
+    job_id: str
+    seq: int
+    occurred_at: int
+    causation_id: str
+    correlation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobAccepted(Envelope):
+    owner: str
+    config_json: str
+    submitted_at: int
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStarted(Envelope):
+    attempt: int
+    worker_id: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgressed(Envelope):
+    attempt: int
+    progress: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobSucceeded(Envelope):
+    attempt: int
+    metrics: Metrics
+    result_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailed(Envelope):
+    attempt: int
+    error_code: str
+    error_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancelled(Envelope):
+    progress: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequeued(Envelope):
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRejected(Envelope):
+    command_id: str
+    command_type: str
+    error_code: str
+    error_message: str
+
+
+# ---- work and results -------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RunBacktest:
+    job_id: str
+    attempt: int
+    config_json: str
+    issued_at: int
+    correlation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    job_id: str
+    attempt: int
+    document_json: str
+
+
+Command = SubmitJob | CancelJob
+Report = RunStarted | RunProgressed | RunCompleted | RunFailed
+Input = Command | Report | WorkerSilent
+Event = (
+    JobAccepted | JobStarted | JobProgressed | JobSucceeded | JobFailed
+    | JobCancelled | JobRequeued | CommandRejected
+)
+
+_NAMESPACE_JOB_EVENTS = uuid.UUID("6f1b7c4e-3f0a-4c55-9d1e-2b8f0c9a7e11")
+
+
+@dataclass(frozen=True, slots=True)
+class InputDecided:
+    """The orchestrator's verdict on one input, on the `decisions` topic.
+
+    Makes "every input is decided" checkable from the log (docs/architecture.md,
+    "Decision records"): an input that produced no event still leaves a record.
+    """
+
+    job_id: str
+    input_topic: str
+    input_partition: int
+    input_offset: int
+    input_type: str
+    outcome: str  # events | ignored | poison
+    reason: str
+    event_seqs: list[int]
+    instance: str
+    decided_at: int
+
+
+def event_id_for(job_id: str, seq: int) -> str:
+    """Deterministic: an event decided again after a crash keeps its id."""
+    return str(uuid.uuid5(_NAMESPACE_JOB_EVENTS, f"{job_id}/{seq}"))
+
+
+MESSAGE_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (
+        SubmitJob, CancelJob, WorkerSilent, RunStarted, RunProgressed, RunCompleted, RunFailed,
+        JobAccepted, JobStarted, JobProgressed, JobSucceeded, JobFailed, JobCancelled,
+        JobRequeued, CommandRejected, RunBacktest, BacktestResult, InputDecided,
+    )
+}
+
+T = TypeVar("T")
+
+
+def to_record(message: Any) -> tuple[str, dict[str, Any]]:
+    """(Avro record name, dict) for the codec."""
+    return type(message).__name__, dataclasses.asdict(message)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _plain(value: Any) -> Any:
+    """Undo fastavro's logical types: timestamps back to Unix ms, uuids to str."""
+    if isinstance(value, dt.datetime):  # exact integer arithmetic, no float rounding
+        return (value - _EPOCH) // dt.timedelta(milliseconds=1)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def from_record(name: str, record: dict[str, Any]) -> Any:
+    cls = MESSAGE_TYPES[name]
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in record:
+            continue  # a field the reader knows but this dataclass defaults
+        value = _plain(record[f.name])
+        if f.name == "metrics" and isinstance(value, dict):
+            value = Metrics(**value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def is_event(message: Any) -> bool:
+    return isinstance(message, Envelope)
+
+
+def class_name(message: Any) -> str:
+    return type(message).__name__
+
+

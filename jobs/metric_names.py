@@ -1,0 +1,15 @@
+"""The ten metrics' names, declared once (docs/engine.md, "Metrics"): the engine's result
+document, the `Metrics` record, the API's model and the CLI all read them from here."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Decimal strings at the API edge (None when undefined, e.g. no trades).
+DECIMAL_METRICS: Final[tuple[str, ...]] = (
+    "sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
+    "profit_factor", "cagr", "expected_value",
+)
+# Integers.
+INT_METRICS: Final[tuple[str, ...]] = ("total_trades", "avg_trade_duration_seconds")
+METRIC_NAMES: Final[tuple[str, ...]] = DECIMAL_METRICS + INT_METRICS

@@ -1,3 +1,0 @@
-from pipai.cli import main
-
-main()

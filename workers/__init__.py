@@ -1,0 +1,1 @@
+"""Kafka adapters around the engine library: the engine worker (docs/engine.md)."""

@@ -1,0 +1,3 @@
+from workers.engine_worker import main
+
+main()

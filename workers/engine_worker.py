@@ -1,0 +1,363 @@
+"""The engine worker process: RunBacktest items in, reports and results out.
+
+A confluent-kafka consumer group on `work`. One job at a time: while it runs,
+the work partitions are paused and the consumer keeps polling from the progress
+callback, so a long job never trips `max.poll.interval.ms`. The offset is
+stored only after the result and the final report are acknowledged, so a worker
+killed mid-job leaves the item to be redelivered (or re-queued by the
+orchestrator's liveness check). Cancellation: a group-less consumer follows
+`events`; a JobCancelled for the running job stops the backtest at the next
+progress callback (the engine calls it every few ms of compute).
+
+Start-up pays the fixed costs once per process: `warm_up()` compiles (or loads
+from numba's on-disk cache) every kernel before the worker joins the group, and
+a low-priority background thread generates the synthetic 1m files of the
+default symbols that are missing (each under a per-symbol file lock, so several
+workers generate a symbol once). A job whose synthetic symbols are still
+missing generates them *before* it reports RunStarted: the job stays `queued`
+(cancellable by the orchestrator alone) and its running time measures the
+backtest, not a one-off data build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
+
+from engine import (
+    BacktestCancelled,
+    BacktestError,
+    ConfigError,
+    MarketDataStore,
+    format_metrics,
+    parse_config,
+    result_document,
+    run_backtest,
+    warm_up,
+)
+from engine.contract import ENGINE_ERROR, INVALID_CONFIG, BacktestConfig
+from engine.marketdata.synthetic import SPECS
+from jobs.messages import (
+    BacktestResult,
+    Metrics,
+    RunBacktest,
+    RunCompleted,
+    RunFailed,
+    RunProgressed,
+    RunStarted,
+    from_record,
+    to_record,
+)
+from pipai.kafka_config import consumer_config, producer_config
+from pipai.log import get_logger
+from pipai.schema_log import kafka_codec
+from pipai.settings import Settings
+from pipai.topics import Topics
+from schemas.codec import DecodeError
+
+log = get_logger("workers.engine_worker")
+PROGRESS_EVERY_S = 1.0
+PROGRESS_EVERY_FRACTION = 0.05
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _ShuttingDown(Exception):
+    """SIGTERM during a job: abandon it uncommitted (it is redelivered or re-queued)."""
+
+
+class _Run:
+    """Reports of one execution of one attempt (its own run_id and report_seq)."""
+
+    def __init__(self, worker: EngineWorker, item: RunBacktest) -> None:
+        self.worker = worker
+        self.item = item
+        self.run_id = uuid.uuid4().hex
+        self.report_seq = 0
+        self.began = time.monotonic()
+        self.last_sent_at = self.began  # RunStarted counts as the first report
+        self.last_fraction = 0.0
+
+    def report(self, cls: type, **fields: Any) -> None:
+        self.report_seq += 1
+        message = cls(job_id=self.item.job_id, attempt=self.item.attempt, run_id=self.run_id,
+                      report_seq=self.report_seq, occurred_at=_now_ms(), **fields)
+        self.worker.send(self.worker.topics.reports, self.item.job_id, message)
+
+    def on_progress(self, fraction: float) -> None:
+        """The engine's progress callback: serve Kafka, hear cancels, report."""
+        self.check_cancel()
+        pace = self.worker.settings.engine_min_job_seconds
+        while pace and time.monotonic() - self.began < fraction * pace:
+            time.sleep(0.05)  # paced mode: still answers a cancel within ~50 ms
+            self.check_cancel()
+            self._maybe_report(fraction)
+        self._maybe_report(fraction)
+
+    def check_cancel(self) -> None:
+        self.worker.keep_alive()
+        if self.worker.stopping:
+            raise _ShuttingDown()
+        if self.worker.is_cancelled(self.item.job_id):
+            raise BacktestCancelled()
+
+    def _maybe_report(self, fraction: float) -> None:
+        """A RunProgressed when the job moved 5 % or a second passed since the last
+        report (whichever comes first): a running job is never silent for more
+        than a second (plus one engine step), and a fast job sends at most ~20."""
+        if fraction >= 1.0:
+            return  # RunCompleted says it
+        now = time.monotonic()
+        due = now - self.last_sent_at >= PROGRESS_EVERY_S
+        if due or fraction - self.last_fraction >= PROGRESS_EVERY_FRACTION - 1e-9:
+            self.report(RunProgressed, progress=float(fraction))
+            self.last_sent_at, self.last_fraction = now, fraction
+
+
+class EngineWorker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = Topics.for_prefix(settings.topic_prefix)
+        self.codec = kafka_codec(settings)
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
+        self.store = MarketDataStore(settings.market_dir)
+        self.producer = Producer(producer_config(settings))
+        self.consumer = Consumer(consumer_config(
+            settings, f"{settings.topic_prefix}.engine",
+            **{"enable.auto.offset.store": False, "max.poll.interval.ms": 300_000,
+               "partition.assignment.strategy": "cooperative-sticky",
+               # a killed worker's partitions move on within ~10 s (librdkafka's default: 45 s)
+               "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000},
+        ))
+        self.cancel_watch = Consumer(consumer_config(settings, None))
+        self.cancelled: set[str] = set()
+        self.stopping = False
+        self.busy = False  # a job runs: every assigned work partition stays paused
+
+    # ---- Kafka plumbing -----------------------------------------------------------
+    def send(self, topic: str, key: str, message: Any) -> None:
+        self.producer.produce(topic, key=key.encode(), value=self.codec.encode(*to_record(message)))
+        self.producer.poll(0)
+
+    def keep_alive(self) -> None:
+        """Serve the group protocol while a job runs (partitions are paused).
+
+        Each poll resets the max.poll.interval.ms timer, so a job of any length
+        keeps the membership. Nothing should arrive while paused; if a message
+        does (a partition assigned between two polls), it is put back."""
+        msg = self.consumer.poll(0)
+        if msg is not None and not msg.error():
+            tp = TopicPartition(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+            self.consumer.pause([tp])
+            self.consumer.seek(tp)
+        self._drain_cancellations()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Partitions gained by a rebalance during a job must not deliver work into it.
+        consumer.incremental_assign(partitions)
+        if self.busy and partitions:
+            consumer.pause(partitions)
+        log.info("work_partitions_assigned", partitions=[p.partition for p in partitions],
+                 paused=self.busy)
+
+    def _watch_cancellations(self) -> None:
+        meta = self.cancel_watch.list_topics(self.topics.events, timeout=10)
+        partitions = meta.topics[self.topics.events].partitions
+        self.cancel_watch.assign(
+            [TopicPartition(self.topics.events, p, OFFSET_END) for p in partitions])
+
+    def _drain_cancellations(self) -> None:
+        for msg in self.cancel_watch.consume(num_messages=500, timeout=0):
+            if msg.error():
+                continue
+            try:
+                name, record = self.codec.decode(msg.value())
+            except DecodeError:
+                continue
+            if name == "JobCancelled":
+                self.cancelled.add(from_record(name, record).job_id)
+                if len(self.cancelled) > 100_000:  # bounded memory on long-lived workers
+                    self.cancelled.clear()
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return job_id in self.cancelled
+
+    # ---- start-up -----------------------------------------------------------------
+    def prepare(self) -> None:
+        """Fixed costs once per process, before joining the group."""
+        started = time.perf_counter()
+        warm_up()
+        log.info("engine_warmed_up", seconds=round(time.perf_counter() - started, 3))
+        if self.store.synthetic:
+            threading.Thread(target=self._pregenerate, name="pregenerate", daemon=True).start()
+
+    def _pregenerate(self) -> None:
+        """Generate the missing default synthetic symbols at low CPU priority."""
+        with contextlib.suppress(OSError):  # nice this thread only (Linux)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        for symbol in SPECS:
+            if self.stopping:
+                return
+            started = time.perf_counter()
+            try:
+                if self.store.generate_if_missing(symbol):
+                    log.info("synthetic_data_generated", symbol=symbol,
+                             seconds=round(time.perf_counter() - started, 3))
+            except Exception:  # a full disk must not kill the worker; jobs retry it
+                log.exception("synthetic_data_generation_failed", symbol=symbol)
+                return
+
+    def _prepare_data(self, config: BacktestConfig) -> None:
+        """Generate the job's missing synthetic symbols now (the job is still queued)."""
+        for symbol in config.symbols:
+            started = time.perf_counter()
+            try:
+                if self.store.generate_if_missing(symbol):
+                    log.info("synthetic_data_generated", symbol=symbol,
+                             seconds=round(time.perf_counter() - started, 3))
+            except Exception:  # the run itself retries and fails the job with a code
+                log.exception("synthetic_data_generation_failed", symbol=symbol)
+            self.keep_alive()
+
+    # ---- the loop -----------------------------------------------------------------
+    def run(self) -> None:
+        self.prepare()
+        self._watch_cancellations()
+        self.consumer.subscribe([self.topics.work], on_assign=self._on_assign)
+        log.info("engine_worker_ready", worker_id=self.worker_id)
+        while not self.stopping:
+            msg = self.consumer.poll(0.5)
+            self._drain_cancellations()
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer_error", error=str(error))
+                continue
+            self._handle(msg)
+        self.close()
+
+    def _handle(self, msg: Any) -> None:
+        try:
+            name, record = self.codec.decode(msg.value())
+            item = from_record(name, record)
+            if not isinstance(item, RunBacktest):
+                raise DecodeError(f"unexpected {name} on {self.topics.work}")
+        except (DecodeError, TypeError, KeyError) as exc:
+            log.warning("poison_work_item_skipped", partition=msg.partition(),
+                        offset=msg.offset(), error=str(exc))
+            self._done(msg)
+            return
+        self.busy = True
+        self.consumer.pause(self.consumer.assignment())
+        try:
+            self._execute(item)
+        except _ShuttingDown:
+            log.info("job_abandoned_on_shutdown", job_id=item.job_id, attempt=item.attempt)
+            return  # not committed: the next owner of the partition runs it
+        finally:
+            self.busy = False
+            self.consumer.resume(self.consumer.assignment())
+        self._done(msg)
+
+    def _execute(self, item: RunBacktest) -> None:
+        try:
+            config: BacktestConfig | None = parse_config(orjson.loads(item.config_json))
+            config_error = None
+        except ConfigError as exc:
+            config, config_error = None, str(exc)
+        if config is not None:
+            self._prepare_data(config)
+        self._drain_cancellations()
+        if self.is_cancelled(item.job_id):
+            log.info("skip_cancelled_job", job_id=item.job_id, attempt=item.attempt)
+            return
+        run = _Run(self, item)
+        run.report(RunStarted, worker_id=self.worker_id,
+                   max_attempts=self.settings.max_attempts)
+        log.info("job_started", job_id=item.job_id, attempt=item.attempt, run_id=run.run_id)
+        if config is None:
+            run.report(RunFailed, error_code=INVALID_CONFIG, error_message=str(config_error))
+            log.info("job_failed", job_id=item.job_id, error_code=INVALID_CONFIG)
+            return
+        started = time.perf_counter()
+        try:
+            result = run_backtest(config, self.store, run.on_progress)
+            formatted: dict[str, Any] = format_metrics(result.metrics)
+            for name in ("total_trades", "avg_trade_duration_seconds"):
+                formatted[name] = int(formatted[name] or 0)  # 0 when no trades; Avro longs
+            metrics = Metrics(**{k: formatted[k] for k in Metrics.__dataclass_fields__})
+            document = result_document(result)
+            document["metrics"] = metrics.as_dict()  # one rendering for job and result
+            document_json = orjson.dumps(document).decode()
+        except BacktestCancelled:
+            log.info("job_cancelled", job_id=item.job_id, attempt=item.attempt,
+                     run_id=run.run_id, progress=round(run.last_fraction, 4),
+                     seconds=round(time.perf_counter() - started, 3))
+            return
+        except BacktestError as exc:
+            run.report(RunFailed, error_code=exc.code, error_message=exc.message)
+            log.info("job_failed", job_id=item.job_id, error_code=exc.code,
+                     error_message=exc.message)
+            return
+        except _ShuttingDown:
+            raise
+        except Exception as exc:  # a bug must fail the job, not the worker
+            log.exception("engine_error", job_id=item.job_id)
+            run.report(RunFailed, error_code=ENGINE_ERROR, error_message=type(exc).__name__)
+            return
+        result_ref = f"{item.job_id}/{item.attempt}"
+        self.send(self.topics.results, item.job_id,
+                  BacktestResult(job_id=item.job_id, attempt=item.attempt,
+                                 document_json=document_json))
+        run.report(RunCompleted, metrics=metrics, result_ref=result_ref)
+        log.info("job_completed", job_id=item.job_id, attempt=item.attempt,
+                 seconds=round(time.perf_counter() - started, 3),
+                 result_bytes=len(document_json))
+
+    def _done(self, msg: Any) -> None:
+        """Store and commit the offset once everything this item produced is acknowledged."""
+        remaining = self.producer.flush(30)
+        if remaining:
+            raise RuntimeError(f"{remaining} messages not acknowledged; not committing")
+        self.consumer.store_offsets(message=msg)
+        try:
+            self.consumer.commit(asynchronous=False)
+        except Exception as exc:  # partition revoked meanwhile: the next owner redoes it
+            log.warning("commit_failed", error=str(exc))
+
+    def close(self) -> None:
+        self.producer.flush(10)
+        self.consumer.close()
+        self.cancel_watch.close()
+
+
+def main() -> None:
+    from pipai.topics import ensure_topics
+
+    settings = Settings.from_env()
+    ensure_topics(settings)
+    worker = EngineWorker(settings)
+
+    def stop(*_: object) -> None:
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()
