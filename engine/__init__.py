@@ -23,7 +23,7 @@ from engine.marketdata.bars import Bars
 from engine.marketdata.store import MarketDataStore
 from engine.results import format_metrics, result_document
 from engine.runner import run_backtest, simulate
-from engine.templates.catalog import templates_catalog
+from engine.templates import templates_catalog
 from engine.warmup import warm_up
 
 __all__ = [

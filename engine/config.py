@@ -1,10 +1,13 @@
-"""Validation of the API's job config dict into a `BacktestConfig`.
+"""The config rules, written once: validation of the API's job config dict into a
+`BacktestConfig` (`parse_config`), and the same rules on a config object that may
+not come from it (`check_config`, which the runner applies before a run).
 
 Pure: no data store, no clock, so the API can validate a submission with the
 very function the worker uses to run it. Every rejection is a `ConfigError`
 naming the offending field with its dotted path (``params.grid_levels``,
 ``symbols[1]``, ``end``). Unknown fields are rejected rather than ignored, so a
-typo never silently runs a different backtest.
+typo never silently runs a different backtest. Templates come from
+`engine.templates.TEMPLATES`, fee models from `engine.fees.FEE_MODELS`.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.contract import BacktestConfig, ConfigError
-from engine.templates.catalog import TEMPLATES
+from engine.fees import FEE_MODELS, FeeModel
+from engine.templates import Template, template
 from engine.timeframes import TIMEFRAMES
 
-FEE_MODELS = ("fixed_bps", "tiered_maker_taker")
 MAX_SYMBOLS = 10
 MAX_LEVERAGE = 125
 MAX_FEE_BPS = 1_000.0
@@ -52,58 +55,18 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
     for key in config:
         if key not in _FIELDS:
             raise ConfigError(str(key), "unknown field")
-
-    template_id = _require(config, "template_id")
-    if not isinstance(template_id, str) or template_id not in TEMPLATES:
-        raise ConfigError("template_id", f"unknown template; one of {sorted(TEMPLATES)}")
-    params = _parse_params(template_id, config.get("params", {}))
-
-    symbols = _require(config, "symbols")
-    if not isinstance(symbols, list) or not 1 <= len(symbols) <= MAX_SYMBOLS:
-        raise ConfigError("symbols", f"must be a list of 1 to {MAX_SYMBOLS} symbols")
-    for i, s in enumerate(symbols):
-        if not isinstance(s, str) or not _SYMBOL.match(s):
-            raise ConfigError(f"symbols[{i}]", "must be an upper-case symbol like BTCUSDT")
-        if s in symbols[:i]:
-            raise ConfigError(f"symbols[{i}]", f"duplicate symbol {s}")
-
-    timeframe = _require(config, "timeframe")
-    if timeframe not in TIMEFRAMES:
-        raise ConfigError("timeframe", f"must be one of {', '.join(TIMEFRAMES)}")
-
+    tpl = template(_require(config, "template_id"))
+    params = _parse_params(tpl, config.get("params", {}))
+    symbols = _check_symbols(_require(config, "symbols"))
+    timeframe = _check_timeframe(_require(config, "timeframe"))
     start_ms = _parse_instant("start", _require(config, "start"))
-    end_ms = _parse_instant("end", _require(config, "end"))
-    if end_ms <= start_ms:
-        raise ConfigError("end", "must be after start")
-
-    capital = _parse_decimal("capital", _require(config, "capital"))
-    if not 0 < capital <= MAX_CAPITAL:
-        raise ConfigError("capital", f"must be > 0 and <= {MAX_CAPITAL:.0f}")
-
-    leverage = _require(config, "leverage")
-    if (
-        not isinstance(leverage, int)
-        or isinstance(leverage, bool)
-        or not 1 <= leverage <= MAX_LEVERAGE
-    ):
-        raise ConfigError("leverage", f"must be an integer from 1 to {MAX_LEVERAGE}")
-
-    fee_model = _require(config, "fee_model")
-    if fee_model not in FEE_MODELS:
-        raise ConfigError("fee_model", f"must be one of {', '.join(FEE_MODELS)}")
-    fee_bps: float | None = None
-    raw_fee = config.get("fee_bps")
-    if fee_model == "fixed_bps":
-        if raw_fee is None:
-            raise ConfigError("fee_bps", "required when fee_model is fixed_bps")
-        fee_bps = _parse_decimal("fee_bps", raw_fee)
-        if fee_bps > MAX_FEE_BPS:
-            raise ConfigError("fee_bps", f"must be <= {MAX_FEE_BPS:.0f}")
-    elif raw_fee is not None:
-        raise ConfigError("fee_bps", "only allowed when fee_model is fixed_bps")
-
+    end_ms = _check_span(start_ms, _parse_instant("end", _require(config, "end")))
+    capital = _check_capital(_parse_decimal("capital", _require(config, "capital")))
+    leverage = _check_leverage(_require(config, "leverage"))
+    fee_model = _fee_model(_require(config, "fee_model"))
+    fee_bps = _parse_fee_bps(fee_model, config.get("fee_bps"))
     return BacktestConfig(
-        template_id=template_id,
+        template_id=tpl.id,
         params=params,
         symbols=tuple(symbols),
         timeframe=timeframe,
@@ -111,15 +74,98 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
         end_ms=end_ms,
         capital=capital,
         leverage=leverage,
-        fee_model=fee_model,
+        fee_model=fee_model.id,
         fee_bps=fee_bps,
     )
+
+
+def check_config(config: BacktestConfig) -> None:
+    """The rules of parse_config on an already decoded config (it may have been built
+    by hand): raises ConfigError on the first problem."""
+    tpl = template(config.template_id)
+    for name in tpl.params["properties"]:
+        if name not in config.params:
+            raise ConfigError(f"params.{name}", "is required")
+    tpl.check(config.params)
+    _check_symbols(list(config.symbols))
+    _check_timeframe(config.timeframe)
+    _check_span(config.start_ms, config.end_ms)
+    _check_capital(config.capital)
+    _check_leverage(config.leverage)
+    _check_fee_bps(_fee_model(config.fee_model), config.fee_bps)
 
 
 def _require(config: dict[str, Any], key: str) -> Any:
     if key not in config or config[key] is None:
         raise ConfigError(key, "is required")
     return config[key]
+
+
+def _check_symbols(symbols: Any) -> list[str]:
+    if not isinstance(symbols, list) or not 1 <= len(symbols) <= MAX_SYMBOLS:
+        raise ConfigError("symbols", f"must be a list of 1 to {MAX_SYMBOLS} symbols")
+    for i, s in enumerate(symbols):
+        if not isinstance(s, str) or not _SYMBOL.match(s):
+            raise ConfigError(f"symbols[{i}]", "must be an upper-case symbol like BTCUSDT")
+        if s in symbols[:i]:
+            raise ConfigError(f"symbols[{i}]", f"duplicate symbol {s}")
+    return symbols
+
+
+def _check_timeframe(timeframe: Any) -> str:
+    if timeframe not in TIMEFRAMES:
+        raise ConfigError("timeframe", f"must be one of {', '.join(TIMEFRAMES)}")
+    return str(timeframe)
+
+
+def _check_span(start_ms: int, end_ms: int) -> int:
+    if end_ms <= start_ms:
+        raise ConfigError("end", "must be after start")
+    return end_ms
+
+
+def _check_capital(capital: float) -> float:
+    if not 0 < capital <= MAX_CAPITAL:
+        raise ConfigError("capital", f"must be > 0 and <= {MAX_CAPITAL:.0f}")
+    return capital
+
+
+def _check_leverage(leverage: Any) -> int:
+    if (
+        not isinstance(leverage, int)
+        or isinstance(leverage, bool)
+        or not 1 <= leverage <= MAX_LEVERAGE
+    ):
+        raise ConfigError("leverage", f"must be an integer from 1 to {MAX_LEVERAGE}")
+    return leverage
+
+
+def _fee_model(fee_model: Any) -> FeeModel:
+    if not isinstance(fee_model, str) or fee_model not in FEE_MODELS:
+        raise ConfigError("fee_model", f"must be one of {', '.join(FEE_MODELS)}")
+    return FEE_MODELS[fee_model]
+
+
+def _parse_fee_bps(model: FeeModel, raw: Any) -> float | None:
+    if model.takes_bps and raw is not None:
+        return _check_fee_bps(model, _parse_decimal("fee_bps", raw))
+    return _check_fee_bps(model, raw)
+
+
+def _check_fee_bps(model: FeeModel, fee_bps: Any) -> float | None:
+    if not model.takes_bps:
+        if fee_bps is not None:
+            raise ConfigError("fee_bps", f"only allowed when fee_model is {_takes_bps()}")
+        return None
+    if fee_bps is None:
+        raise ConfigError("fee_bps", f"required when fee_model is {_takes_bps()}")
+    if fee_bps > MAX_FEE_BPS:
+        raise ConfigError("fee_bps", f"must be <= {MAX_FEE_BPS:.0f}")
+    return float(fee_bps)
+
+
+def _takes_bps() -> str:
+    return " or ".join(m.id for m in FEE_MODELS.values() if m.takes_bps)
 
 
 def _parse_decimal(field: str, value: Any) -> float:
@@ -138,18 +184,17 @@ def _parse_instant(field: str, value: Any) -> int:
     return int(round(dt.timestamp() * 1000))
 
 
-def _parse_params(template_id: str, raw: Any) -> dict[str, Any]:
+def _parse_params(tpl: Template, raw: Any) -> dict[str, Any]:
     """Validate against the template's JSON Schema (the subset our schemas use:
     type integer/number/string+decimal, minimum/maximum, exclusive bounds,
     required, default, additionalProperties false) then its cross-field check."""
-    template = TEMPLATES[template_id]
     if not isinstance(raw, dict):
         raise ConfigError("params", "must be an object")
-    schema = template.params
+    schema = tpl.params
     props: dict[str, Any] = schema["properties"]
     for key in raw:
         if key not in props:
-            raise ConfigError(f"params.{key}", f"unknown parameter for {template_id}")
+            raise ConfigError(f"params.{key}", f"unknown parameter for {tpl.id}")
     out: dict[str, Any] = {}
     for name, prop in props.items():
         field = f"params.{name}"
@@ -159,7 +204,7 @@ def _parse_params(template_id: str, raw: Any) -> dict[str, Any]:
             out[name] = prop["default"]
             continue
         out[name] = _parse_value(field, prop, raw[name])
-    template.check(out)
+    tpl.check(out)
     return out
 
 
@@ -183,6 +228,11 @@ def _parse_value(field: str, prop: dict[str, Any], value: Any) -> Any:
         if low is not None and not number > float(low):
             raise ConfigError(field, f"must be greater than {low}")
         return number
+    _check_bounds(field, prop, number)
+    return value
+
+
+def _check_bounds(field: str, prop: dict[str, Any], number: float) -> None:
     if "minimum" in prop and number < prop["minimum"]:
         raise ConfigError(field, f"must be >= {prop['minimum']}")
     if "maximum" in prop and number > prop["maximum"]:
@@ -191,4 +241,3 @@ def _parse_value(field: str, prop: dict[str, Any], value: Any) -> Any:
         raise ConfigError(field, f"must be > {prop['exclusiveMinimum']}")
     if "exclusiveMaximum" in prop and not number < prop["exclusiveMaximum"]:
         raise ConfigError(field, f"must be < {prop['exclusiveMaximum']}")
-    return value

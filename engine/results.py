@@ -28,15 +28,19 @@ import numpy as np
 from engine.contract import BacktestResult
 
 MAX_TRADES = 10_000
-_RATIO_METRICS = (
-    "sharpe",
-    "sortino",
-    "calmar",
-    "max_drawdown",
-    "win_rate",
-    "profit_factor",
-    "cagr",
-)
+# The decimal-string metrics and their decimals, in document order (the integer ones,
+# total_trades and avg_trade_duration_seconds, follow). The names are those of
+# jobs.metric_names; engine does not import jobs, a unit test holds them equal.
+METRIC_DECIMALS: dict[str, int] = {
+    "sharpe": 4,
+    "sortino": 4,
+    "calmar": 4,
+    "max_drawdown": 4,
+    "win_rate": 4,
+    "profit_factor": 4,
+    "cagr": 4,
+    "expected_value": 2,
+}
 
 
 def fixed(x: float, dp: int) -> str:
@@ -56,9 +60,8 @@ def stripped(x: float, dp: int) -> str:
 def format_metrics(metrics: dict[str, float | int | None]) -> dict[str, str | int | None]:
     """The job-summary metrics form of the seed pages (see the module docstring)."""
     out: dict[str, str | int | None] = {}
-    for name in _RATIO_METRICS:
-        out[name] = _decimal_or_none(metrics.get(name), 4)
-    out["expected_value"] = _decimal_or_none(metrics.get("expected_value"), 2)
+    for name, dp in METRIC_DECIMALS.items():
+        out[name] = _decimal_or_none(metrics.get(name), dp)
     total = metrics.get("total_trades")
     out["total_trades"] = int(total) if total is not None else 0
     dur = metrics.get("avg_trade_duration_seconds")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from engine.config import check_config
 from engine.contract import (
     ENGINE_ERROR,
     INVALID_CONFIG,
@@ -32,16 +33,13 @@ from engine.contract import (
     ProgressCallback,
     Trade,
 )
+from engine.feeds import FillFeed
+from engine.fees import FeeTiers, fee_tiers
 from engine.kernels.account import account_kernel, new_account_state
-from engine.kernels.breakout import breakout_kernel
-from engine.kernels.fees import fee_tiers
-from engine.kernels.grid import N_GRID_STATE, grid_kernel
-from engine.kernels.rsi_reversion import rsi_reversion_kernel
-from engine.kernels.sma_cross import sma_cross_kernel
 from engine.marketdata.bars import Bars
 from engine.marketdata.store import MarketDataStore
 from engine.metrics import compute_metrics
-from engine.templates.catalog import TEMPLATES
+from engine.templates import template
 from engine.timeframes import TIMEFRAME_MS, periods_per_year
 
 MAINTENANCE_MARGIN_RATE = 0.005  # 0.5% of position notional
@@ -66,7 +64,7 @@ def run_backtest(
     failure (UNKNOWN_SYMBOL, NO_DATA, INVALID_CONFIG, ENGINE_ERROR), or lets the
     callback's BacktestCancelled through."""
     try:
-        _check_config(config)
+        check_config(config)
         progress(0.0)
         for symbol in config.symbols:
             if not store.has_symbol(symbol):
@@ -89,27 +87,6 @@ def run_backtest(
         raise BacktestError(ENGINE_ERROR, f"{type(exc).__name__}: {exc}") from exc
 
 
-def _check_config(config: BacktestConfig) -> None:
-    """Cheap re-check of a config object (it may not come from parse_config)."""
-    if config.template_id not in TEMPLATES:
-        raise ConfigError("template_id", "unknown template")
-    if config.timeframe not in TIMEFRAME_MS:
-        raise ConfigError("timeframe", "unknown timeframe")
-    if not config.symbols:
-        raise ConfigError("symbols", "must not be empty")
-    if config.end_ms <= config.start_ms:
-        raise ConfigError("end", "must be after start")
-    if not config.capital > 0:
-        raise ConfigError("capital", "must be > 0")
-    if not 1 <= config.leverage <= 125:
-        raise ConfigError("leverage", "must be from 1 to 125")
-    if config.fee_model not in ("fixed_bps", "tiered_maker_taker"):
-        raise ConfigError("fee_model", "unknown fee model")
-    for name in TEMPLATES[config.template_id].params["properties"]:
-        if name not in config.params:
-            raise ConfigError(f"params.{name}", "is required")
-
-
 def simulate(
     config: BacktestConfig,
     bars_by_symbol: Mapping[str, Bars],
@@ -121,53 +98,17 @@ def simulate(
     total = sum(len(bars_by_symbol[s]) for s in symbols)
     chunk = max(256, min(MAX_CHUNK_BARS, math.ceil(total / MIN_PROGRESS_STEPS)))
     sleeve_capital = config.capital / len(symbols)
-    tf_ms = TIMEFRAME_MS[config.timeframe]
+    tpl = template(config.template_id)
     tiers = fee_tiers(config.fee_model, config.fee_bps)
-    span = 0.99 - progress_from
-    done = 0
+    meter = _ProgressMeter(progress, progress_from, total)
     curves: list[tuple[np.ndarray, np.ndarray]] = []
     trade_parts: list[tuple[int, tuple[np.ndarray, ...]]] = []
     for sym_index, symbol in enumerate(symbols):
         bars = bars_by_symbol[symbol]
-        n = len(bars)
-        feed = _fill_feed(config, bars, sleeve_capital)
-        state = new_account_state(sleeve_capital, feed.n_tags)
-        equity = np.empty(n + 1)
-        equity[0] = sleeve_capital
-        for i0 in range(0, n, chunk):
-            i1 = min(n, i0 + chunk)
-            fills = feed.fills(i0, i1)
-            part = _account_kernel(
-                bars.open_time_ms,
-                bars.open,
-                bars.high,
-                bars.low,
-                bars.close,
-                tf_ms,
-                i0,
-                i1,
-                i1 == n,
-                *fills,
-                float(config.leverage),
-                MAINTENANCE_MARGIN_RATE,
-                *tiers,
-                state["st"],
-                state["st_i"],
-                state["lot_qty"],
-                state["lot_price"],
-                state["lot_time"],
-                state["lot_fee"],
-                state["day_volume"],
-                equity,
-            )
-            if part[0].shape[0]:
-                trade_parts.append((sym_index, part))
-            done += i1 - i0
-            progress(progress_from + span * done / total)
-        times = np.empty(n + 1, dtype=np.int64)
-        times[0] = bars.open_time_ms[0]
-        times[1:] = bars.open_time_ms + tf_ms
+        feed = tpl.feed(bars, config.params, sleeve_capital, config.leverage)
+        times, equity, parts = _run_sleeve(config, bars, feed, sleeve_capital, tiers, chunk, meter)
         curves.append((times, equity))
+        trade_parts.extend((sym_index, part) for part in parts)
     eq_time, eq = _portfolio_curve(curves, sleeve_capital)
     trades_cols, trade_symbols = _merge_trades(trade_parts, symbols)
     metrics = compute_metrics(
@@ -182,92 +123,65 @@ def simulate(
     return BacktestResult(metrics=metrics, equity_time_ms=eq_time, equity=eq, trades=trades)
 
 
-class _FillFeed:
-    """Where a sleeve's fills come from: the grid kernel, run chunk by chunk with
-    state, or a precomputed list of market orders from a signal kernel."""
+class _ProgressMeter:
+    """Reports the share of the job's bars simulated, from `start` up to 0.99 (1.0 is
+    reported once trades and metrics are done)."""
 
-    def __init__(self, n_tags: int) -> None:
-        self.n_tags = n_tags
+    def __init__(self, callback: ProgressCallback, start: float, total_bars: int) -> None:
+        self.callback = callback
+        self.start = start
+        self.span = 0.99 - start
+        self.total = total_bars
+        self.done = 0
 
-    def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
-        raise NotImplementedError
+    def advance(self, bars: int) -> None:
+        self.done += bars
+        self.callback(self.start + self.span * self.done / self.total)
 
 
-class _GridFeed(_FillFeed):
-    def __init__(self, bars: Bars, levels: np.ndarray, cell_qty: np.ndarray) -> None:
-        super().__init__(cell_qty.shape[0])
-        self.bars = bars
-        self.levels = levels
-        self.cell_qty = cell_qty
-        self.cells = np.zeros(cell_qty.shape[0], dtype=np.int8)
-        self.gst = np.zeros(N_GRID_STATE)
-
-    def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
-        b = self.bars
-        return tuple(
-            grid_kernel(
-                b.open,
-                b.high,
-                b.low,
-                b.close,
-                i0,
-                i1,
-                self.levels,
-                self.cell_qty,
-                self.cells,
-                self.gst,
-            )
+def _run_sleeve(
+    config: BacktestConfig,
+    bars: Bars,
+    feed: FillFeed,
+    capital: float,
+    tiers: FeeTiers,
+    chunk: int,
+    meter: _ProgressMeter,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, ...]]]:
+    """One symbol sleeve, chunk by chunk: (equity times, equity, trade column parts)."""
+    n = len(bars)
+    tf_ms = TIMEFRAME_MS[config.timeframe]
+    state = new_account_state(capital, feed.n_tags)
+    equity = np.empty(n + 1)
+    equity[0] = capital
+    parts: list[tuple[np.ndarray, ...]] = []
+    for i0 in range(0, n, chunk):
+        i1 = min(n, i0 + chunk)
+        fills = feed.fills(i0, i1)
+        part = _account_kernel(
+            bars.open_time_ms,
+            bars.open,
+            bars.high,
+            bars.low,
+            bars.close,
+            tf_ms,
+            i0,
+            i1,
+            i1 == n,
+            *fills,
+            float(config.leverage),
+            MAINTENANCE_MARGIN_RATE,
+            *tiers,
+            *state.values(),  # new_account_state keeps the kernel's argument order
+            equity,
         )
-
-
-class _OrderListFeed(_FillFeed):
-    def __init__(self, bars: Bars, target: np.ndarray) -> None:
-        super().__init__(1)
-        # A decision at bar i's close becomes a market order at bar i+1's open.
-        decided = target[:-1]
-        previous = np.concatenate(([0.0], decided[:-1]))
-        at = np.flatnonzero(decided != previous)
-        self.bar = np.ascontiguousarray(at + 1, dtype=np.int64)
-        self.price = np.ascontiguousarray(bars.open[self.bar])
-        self.qty = np.ascontiguousarray(decided[at])
-        self.is_target = np.ones(at.shape[0], dtype=np.bool_)
-        self.maker = np.zeros(at.shape[0], dtype=np.bool_)
-        self.tag = np.zeros(at.shape[0], dtype=np.int64)
-
-    def fills(self, i0: int, i1: int) -> tuple[np.ndarray, ...]:
-        lo, hi = np.searchsorted(self.bar, [i0, i1])
-        return (
-            self.bar[lo:hi],
-            self.price[lo:hi],
-            self.qty[lo:hi],
-            self.is_target[lo:hi],
-            self.maker[lo:hi],
-            self.tag[lo:hi],
-        )
-
-
-def _fill_feed(config: BacktestConfig, bars: Bars, sleeve_capital: float) -> _FillFeed:
-    p = config.params
-    tid = config.template_id
-    if tid == "tpl_grid":
-        n_levels = int(p["grid_levels"])
-        lower, upper = float(p["lower_price"]), float(p["upper_price"])
-        step = (upper - lower) / (n_levels - 1)
-        levels = lower + step * np.arange(n_levels, dtype=np.float64)
-        # Equal quote notional per cell: capital x leverage / cells at the cell's buy level.
-        cell_qty = sleeve_capital * config.leverage / (n_levels - 1) / levels[:-1]
-        return _GridFeed(bars, levels, np.ascontiguousarray(cell_qty))
-    if tid == "tpl_breakout":
-        target = breakout_kernel(bars.high, bars.low, bars.close, int(p["lookback"]))
-    elif tid == "tpl_sma_cross":
-        target = sma_cross_kernel(bars.close, int(p["fast"]), int(p["slow"]))
-    elif tid == "tpl_rsi_reversion":
-        target = rsi_reversion_kernel(
-            bars.close, int(p["period"]), float(p["oversold"]), float(p["overbought"])
-        )
-    else:  # pragma: no cover - _check_config guards this
-        raise ConfigError("template_id", "unknown template")
-    return _OrderListFeed(bars, target)
+        if part[0].shape[0]:
+            parts.append(part)
+        meter.advance(i1 - i0)
+    times = np.empty(n + 1, dtype=np.int64)
+    times[0] = bars.open_time_ms[0]
+    times[1:] = bars.open_time_ms + tf_ms
+    return times, equity, parts
 
 
 def _portfolio_curve(

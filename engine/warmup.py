@@ -1,28 +1,25 @@
 """Compile every numba kernel once, on tiny in-memory data, before real jobs arrive.
 
-The tiny bars go through `Bars.from_arrays` like stored data (read-only arrays),
-so the signatures compiled here are exactly those real jobs use and the first
-job compiles nothing. With ``cache=True`` the machine code is also written next
-to the modules, so a second process only loads it (~0.25 s instead of ~7 s).
+Every registered template (`engine.templates.TEMPLATES`) runs with its
+`warm_up_params` under every fee model. The tiny bars go through
+`Bars.from_arrays` like stored data (read-only arrays), so the signatures
+compiled here are exactly those real jobs use and the first job compiles
+nothing. With ``cache=True`` the machine code is also written next to the
+modules, so a second process only loads it (~0.25 s instead of ~7 s).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from engine.contract import BacktestConfig
+from engine.fees import FEE_MODELS
 from engine.marketdata.bars import Bars
 from engine.marketdata.synthetic import synthetic_path_kernel
 from engine.runner import simulate
+from engine.templates import TEMPLATES
 
-_WARM_PARAMS: dict[str, dict[str, Any]] = {
-    "tpl_grid": {"grid_levels": 5, "upper_price": 110.0, "lower_price": 90.0},
-    "tpl_breakout": {"lookback": 5},
-    "tpl_sma_cross": {"fast": 3, "slow": 8},
-    "tpl_rsi_reversion": {"period": 5, "oversold": 30, "overbought": 70},
-}
+_WARM_FEE_BPS = 5.0
 
 
 def warm_up() -> None:
@@ -33,19 +30,19 @@ def warm_up() -> None:
     bars = Bars.from_arrays(
         t, open_, np.maximum(open_, close) + 0.5, np.minimum(open_, close) - 0.5, close, np.ones(n)
     )
-    for template_id, params in _WARM_PARAMS.items():
-        for fee_model, fee_bps in (("fixed_bps", 5.0), ("tiered_maker_taker", None)):
+    for tpl in TEMPLATES.values():
+        for fee_model in FEE_MODELS.values():
             config = BacktestConfig(
-                template_id=template_id,
-                params=params,
+                template_id=tpl.id,
+                params=dict(tpl.warm_up_params),
                 symbols=("WARMUP",),
                 timeframe="1m",
                 start_ms=int(t[0]),
                 end_ms=int(t[-1]) + 60_000,
                 capital=1000.0,
                 leverage=3,
-                fee_model=fee_model,
-                fee_bps=fee_bps,
+                fee_model=fee_model.id,
+                fee_bps=_WARM_FEE_BPS if fee_model.takes_bps else None,
             )
             simulate(config, {"WARMUP": bars})
     z = np.zeros(4)

@@ -44,6 +44,7 @@ _RING = FEE_WINDOW_DAYS + 1  # 30 past days + today
 
 
 def new_account_state(capital: float, n_tags: int) -> dict[str, np.ndarray]:
+    """A sleeve's account state, in account_kernel's argument order (st ... day_volume)."""
     st = np.zeros(N_ST)
     st[CASH] = capital
     st_i = np.zeros(N_ST_I, dtype=np.int64)

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine.fees import TIER_TABLE, fee_tiers
 from engine.kernels.account import CASH, LIQUIDATED, TIER, account_kernel, new_account_state
-from engine.kernels.fees import TIER_TABLE, fee_tiers
 from engine.marketdata.bars import Bars
 from engine.runner import MAINTENANCE_MARGIN_RATE
 from tests.engine.helpers import T0, make_bars

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from engine import ConfigError, parse_config, templates_catalog
+from engine.config import MAX_LEVERAGE, check_config
+from engine.fees import FEE_MODELS
 from tests.engine.helpers import api_config
 
 
@@ -123,3 +126,46 @@ def test_catalog_shape() -> None:
         assert set(t) == {"id", "name", "description", "params"}
         assert t["params"]["type"] == "object"
         assert t["params"]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"template_id": "tpl_nope"}, "template_id"),
+        ({"params": {"grid_levels": 8, "upper_price": 72000.0}}, "params.lower_price"),
+        ({"params": {"grid_levels": 8, "upper_price": 1.0, "lower_price": 2.0}},
+         "params.upper_price"),
+        ({"symbols": ()}, "symbols"),
+        ({"symbols": ("BTCUSDT", "BTCUSDT")}, "symbols[1]"),
+        ({"timeframe": "2h"}, "timeframe"),
+        ({"end_ms": 1_735_689_600_000}, "end"),
+        ({"capital": 0.0}, "capital"),
+        ({"leverage": MAX_LEVERAGE + 1}, "leverage"),
+        ({"fee_model": "free"}, "fee_model"),
+        ({"fee_bps": None}, "fee_bps"),
+        ({"fee_model": "tiered_maker_taker"}, "fee_bps"),
+    ],
+)
+def test_check_config_applies_the_same_rules_to_a_config_object(
+    over: dict[str, Any], field: str
+) -> None:
+    config = parse_config(api_config())
+    check_config(config)
+    with pytest.raises(ConfigError) as err:
+        check_config(replace(config, **over))
+    assert err.value.field == field, err.value
+
+
+def test_leverage_cap_is_one_rule() -> None:
+    config = parse_config(api_config(leverage=MAX_LEVERAGE))
+    check_config(config)
+    with pytest.raises(ConfigError, match=f"1 to {MAX_LEVERAGE}"):
+        parse_config(api_config(leverage=MAX_LEVERAGE + 1))
+    with pytest.raises(ConfigError, match=f"1 to {MAX_LEVERAGE}"):
+        check_config(replace(config, leverage=MAX_LEVERAGE + 1))
+
+
+def test_fee_models_are_the_registry_s() -> None:
+    assert list(FEE_MODELS) == ["fixed_bps", "tiered_maker_taker"]
+    with pytest.raises(ConfigError, match="fixed_bps, tiered_maker_taker"):
+        parse_config(api_config(fee_model="free"))

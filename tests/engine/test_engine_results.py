@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from engine import BacktestResult, Trade, format_metrics, result_document
-from engine.results import fixed, stripped
+from engine.results import METRIC_DECIMALS, fixed, stripped
+from jobs.metric_names import DECIMAL_METRICS, METRIC_NAMES
 from tests.engine.helpers import MIN, T0
 
 
@@ -91,3 +92,10 @@ def test_document_bounds() -> None:
     assert len(doc["trades"]) == 10_000 and doc["trades_total"] == 25_000
     assert doc["trades"][-1]["exit_time"] == "2025-01-18T08:40:00Z"  # the most recent are kept
     assert len(json.dumps(doc)) < 4_000_000
+
+
+def test_metric_names_are_the_domain_s() -> None:
+    """engine keeps its own table (it does not import jobs): it must name the same
+    metrics, in the same order, as jobs.metric_names."""
+    assert tuple(METRIC_DECIMALS) == DECIMAL_METRICS
+    assert tuple(format_metrics({})) == METRIC_NAMES
