@@ -210,8 +210,8 @@ def replay(
 def chaos(
     seed: Annotated[int, typer.Option(help="the seed of the fault schedule")] = 1,
     iterations: Annotated[int, typer.Option(help="one fault per iteration")] = 10,
-    brokers: Annotated[int | None, typer.Option(
-        help="brokers of the chaos stack (default: PIPAI_BROKERS, else 1)")] = None,
+    brokers: Annotated[int, typer.Option(envvar="PIPAI_BROKERS",
+                                         help="brokers of the chaos stack")] = 1,
     faults: Annotated[str | None, typer.Option(
         help="a comma-separated cycle of faults instead of seeded ones, e.g. "
              "orchestrator-sigkill,engine-sigkill,broker-restart")] = None,
@@ -220,14 +220,11 @@ def chaos(
 ) -> None:
     """Seeded chaos: its own stack under load, one fault per iteration, invariants checked
     on the log. Prints one line per iteration, then one JSON line; exit 1 if any failed."""
-    import os
-
     from cli.chaos.runner import ChaosOptions, run_chaos
     from cli.chaos.schedule import FAULTS
 
-    count = brokers if brokers is not None else int(os.environ.get("PIPAI_BROKERS") or 1)
-    if count != 1:
-        console.print(f"{count} brokers: not supported yet (issue 13); the chaos stack runs "
+    if brokers != 1:
+        console.print(f"{brokers} brokers: not supported yet (issue 13); the chaos stack runs "
                       "one local broker")
         raise typer.Exit(2)
     cycle = tuple(f.strip() for f in faults.split(",") if f.strip()) if faults else FAULTS
