@@ -1,6 +1,6 @@
 """The import graph follows the layers: nothing imports upward, no module or package cycle.
 
-The layer table below is the one place the layering is written (docs/architecture.md
+The layer table below is the one place the layering is written (README.md, "Layout",
 describes it). Every import of every module counts: top-level ones, imports inside
 functions and imports under `if TYPE_CHECKING:`, since each is a dependency a reader
 has to follow. Packages on one floor marked `siblings_apart` must not import each
