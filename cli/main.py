@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.console import Console
 from cli.data import data_app
 from cli.jobs import register as register_client_commands
 from pipai.settings import Settings
+
+if TYPE_CHECKING:
+    from pipai.keys import ApiKey
 
 app = typer.Typer(help="PipAI Backtest: event-sourced backtests on Apache Kafka.",
                   no_args_is_help=True)
@@ -35,13 +38,9 @@ def run(
     if workers:
         settings = settings.with_(engine_workers=workers)
     stack = Stack(settings, log_dir=settings.data_dir / "logs")
-    stopping = {"flag": False}
-
-    def on_signal(*_: object) -> None:
-        stopping["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stopping = _StopRequest()
+    signal.signal(signal.SIGTERM, stopping.request)
+    signal.signal(signal.SIGINT, stopping.request)
     started = time.monotonic()
     try:
         key = demo_key(settings)
@@ -50,12 +49,8 @@ def run(
         stack.start()
         stack.wait_api(key)
         stack.wait_groups()
-        base = f"http://{settings.api_host}:{settings.api_port}"
-        console.print(f"[green]Ready[/green] in {time.monotonic() - started:.1f}s: {base}/docs")
-        console.print(f"Demo API key: [bold]{key.api_key}[/bold] "
-                      f"(key and secret in {settings.data_dir / 'demo-key.json'})")
-        console.print("Press Ctrl-C to stop.")
-        while not stopping["flag"]:
+        _print_ready(settings, key, time.monotonic() - started)
+        while not stopping.requested:
             # restarts whatever exited, the local broker too, with backoff (cli.supervisor)
             stack.supervise_once()
             time.sleep(0.2)  # supervision tick
@@ -63,6 +58,23 @@ def run(
         console.print("Stopping...")
         stack.stop()
         console.print("Stopped.")
+
+
+class _StopRequest:
+    """Set by SIGINT/SIGTERM (a plain flag: no lock a signal handler could deadlock on)."""
+
+    requested = False
+
+    def request(self, *_: object) -> None:
+        self.requested = True
+
+
+def _print_ready(settings: Settings, key: ApiKey, took_s: float) -> None:
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(f"[green]Ready[/green] in {took_s:.1f}s: {base}/docs")
+    console.print(f"Demo API key: [bold]{key.api_key}[/bold] "
+                  f"(key and secret in {settings.data_dir / 'demo-key.json'})")
+    console.print("Press Ctrl-C to stop.")
 
 
 @app.command()
@@ -210,8 +222,8 @@ def replay(
 def chaos(
     seed: Annotated[int, typer.Option(help="the seed of the fault schedule")] = 1,
     iterations: Annotated[int, typer.Option(help="one fault per iteration")] = 10,
-    brokers: Annotated[int | None, typer.Option(
-        help="brokers of the chaos stack (default: PIPAI_BROKERS, else 1)")] = None,
+    brokers: Annotated[int, typer.Option(envvar="PIPAI_BROKERS",
+                                         help="brokers of the chaos stack")] = 1,
     faults: Annotated[str | None, typer.Option(
         help="a comma-separated cycle of faults instead of seeded ones, e.g. "
              "orchestrator-sigkill,engine-sigkill,broker-restart")] = None,
@@ -220,14 +232,11 @@ def chaos(
 ) -> None:
     """Seeded chaos: its own stack under load, one fault per iteration, invariants checked
     on the log. Prints one line per iteration, then one JSON line; exit 1 if any failed."""
-    import os
-
     from cli.chaos.runner import ChaosOptions, run_chaos
     from cli.chaos.schedule import FAULTS
 
-    count = brokers if brokers is not None else int(os.environ.get("PIPAI_BROKERS") or 1)
-    if count != 1:
-        console.print(f"{count} brokers: not supported yet (issue 13); the chaos stack runs "
+    if brokers != 1:
+        console.print(f"{brokers} brokers: not supported yet (issue 13); the chaos stack runs "
                       "one local broker")
         raise typer.Exit(2)
     cycle = tuple(f.strip() for f in faults.split(",") if f.strip()) if faults else FAULTS

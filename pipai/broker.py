@@ -70,7 +70,7 @@ def new_cluster_id() -> str:
 class LocalBroker:
     """Format (once) and run a KRaft broker whose storage lives in `data_dir`."""
 
-    def __init__(self, data_dir: Path, port: int = 9092, controller_port: int = 9093) -> None:
+    def __init__(self, data_dir: Path, port: int, controller_port: int) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.controller_port = controller_port

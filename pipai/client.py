@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from pipai.settings import Settings
 from pipai.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 Json = dict[str, Any]
@@ -180,7 +181,7 @@ def load_credentials(api_key: str | None = None, secret: str | None = None,
     secret = secret or os.environ.get("PIPAI_API_SECRET")
     if api_key and secret:
         return api_key, secret
-    path = (data_dir or Path(os.environ.get("PIPAI_DATA_DIR", ".pipai"))) / "demo-key.json"
+    path = (data_dir or Path(_setting("data_dir"))) / "demo-key.json"
     try:
         saved = json.loads(path.read_text())
         return api_key or saved["api_key"], secret or saved["secret"]
@@ -192,8 +193,13 @@ def load_credentials(api_key: str | None = None, secret: str | None = None,
 def default_url() -> str:
     if url := os.environ.get("PIPAI_API_URL"):
         return url
-    host = os.environ.get("PIPAI_API_HOST", "127.0.0.1")
-    return f"http://{host}:{os.environ.get('PIPAI_API_PORT', '8000')}"
+    return f"http://{_setting('api_host')}:{_setting('api_port')}"
+
+
+def _setting(field: str) -> str:
+    """One setting as the server reads it (its variable, else its default), without
+    parsing the rest of the environment: a client needs only the API's address."""
+    return os.environ.get(Settings.env_name(field)) or str(Settings.model_fields[field].default)
 
 
 # ---- retries ---------------------------------------------------------------------------
@@ -215,6 +221,7 @@ class RetryPolicy:
 
 # Requests that certainly never reached the server: safe to resend whatever they do.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The terminal statuses (the domain's jobs.statuses.TERMINAL; the SDK may not import it).
 TERMINAL = ("done", "failed", "cancelled")
 
 
