@@ -1,0 +1,28 @@
+"""The `Metrics` record a succeeded run carries: the ten metrics of docs/engine.md, "Metrics",
+as the API shows them. Its fields are the names of `jobs.metric_names`, in that order
+(held by tests/jobs/test_metrics.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """Decimal strings (None if undefined, e.g. no trades) and ints."""
+
+    sharpe: str | None
+    sortino: str | None
+    calmar: str | None
+    max_drawdown: str | None
+    win_rate: str | None
+    profit_factor: str | None
+    cagr: str | None
+    expected_value: str | None
+    total_trades: int
+    avg_trade_duration_seconds: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
