@@ -9,18 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Metrics:
-    """Decimal strings (None if undefined, e.g. no trades) and ints."""
+    """Decimal strings (None if undefined, e.g. no trades) and ints. Keyword-only, so the
+    undefined decimals may default to None as in `schemas/types/Metrics.avsc`."""
 
-    sharpe: str | None
-    sortino: str | None
-    calmar: str | None
-    max_drawdown: str | None
-    win_rate: str | None
-    profit_factor: str | None
-    cagr: str | None
-    expected_value: str | None
+    sharpe: str | None = None
+    sortino: str | None = None
+    calmar: str | None = None
+    max_drawdown: str | None = None
+    win_rate: str | None = None
+    profit_factor: str | None = None
+    cagr: str | None = None
+    expected_value: str | None = None
     total_trades: int
     avg_trade_duration_seconds: int
 
