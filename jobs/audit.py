@@ -11,29 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobs.decider import JobState, evolve, initial_state
-from jobs.messages import (
-    CommandRejected,
-    Event,
-    JobAccepted,
-    JobCancelled,
-    JobFailed,
-    JobProgressed,
-    JobRequeued,
-    JobStarted,
-    JobSucceeded,
-)
-from jobs.statuses import QUEUED, RUNNING
+from jobs.events import EVENTS, Event
 
-# The statuses each event may follow (None: the job does not exist yet).
-ALLOWED_FROM: dict[type, frozenset[str | None]] = {
-    JobAccepted: frozenset({None}),
-    JobStarted: frozenset({QUEUED, RUNNING}),  # RUNNING: a redelivered run adopted
-    JobProgressed: frozenset({RUNNING}),
-    JobSucceeded: frozenset({RUNNING}),
-    JobFailed: frozenset({RUNNING}),
-    JobCancelled: frozenset({QUEUED, RUNNING}),
-    JobRequeued: frozenset({RUNNING}),
-    CommandRejected: frozenset({None, QUEUED, RUNNING, "done", "failed", "cancelled"}),
+# The statuses each event may follow (None: the job does not exist yet), as each event
+# declares them (jobs/events.py).
+ALLOWED_FROM: dict[type[Event], frozenset[str | None]] = {
+    cls: cls.follows for cls in EVENTS.values()
 }
 
 
@@ -81,10 +64,19 @@ def verify(events: Iterable[Event]) -> AuditReport:
         if event.seq != state.seq + 1:
             findings.append(Finding(event.job_id, event.seq, "gap",
                                     f"expected seq {state.seq + 1}"))
-        allowed = ALLOWED_FROM[type(event)]
-        if state.status not in allowed:
-            findings.append(Finding(event.job_id, event.seq, "illegal_transition",
-                                    f"{type(event).__name__} from {state.status}"))
+        illegal = _illegal(state, event)
+        if illegal:
+            findings.append(Finding(event.job_id, event.seq, "illegal_transition", illegal))
         states[event.job_id] = evolve(state, event)
         per_job[event.job_id] += 1
     return AuditReport(count, len(states), duplicates, findings, states)
+
+
+def _illegal(state: JobState, event: Event) -> str | None:
+    """Why `event` may not follow `state`, or None when it may."""
+    allowed = ALLOWED_FROM.get(type(event))
+    if allowed is None:  # not a registered event: no rule allows it
+        return f"{type(event).__name__} is not a known event"
+    if state.status not in allowed:
+        return f"{type(event).__name__} from {state.status}"
+    return None

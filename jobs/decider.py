@@ -4,7 +4,7 @@ Pure functions over frozen dataclasses: no clock, no I/O, no Kafka. Time and ids
 come in on the input. The orchestrator, the projections, replay and audit
 verification all fold events with this one `evolve`.
 
-State machine (DESIGN §3)::
+State machine (docs/architecture.md, "The decider")::
 
     (none) -submit-> queued -start-> running -succeed-> done
                        |               |  \\-fail----> failed
@@ -32,16 +32,11 @@ Every event takes the job's next `seq` (gapless, from 1), and its id is
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.messages import (
-    CancelJob,
+from jobs.events import (
     CommandRejected,
-    Envelope,
     Event,
-    Input,
     JobAccepted,
     JobCancelled,
     JobFailed,
@@ -49,7 +44,10 @@ from jobs.messages import (
     JobRequeued,
     JobStarted,
     JobSucceeded,
-    Metrics,
+)
+from jobs.messages import (
+    CancelJob,
+    Input,
     RunBacktest,
     RunCompleted,
     RunFailed,
@@ -59,58 +57,15 @@ from jobs.messages import (
     WorkerSilent,
     event_id_for,
 )
-from jobs.statuses import CANCELLED, DONE, FAILED, QUEUED, RUNNING, TERMINAL
+from jobs.state import JobState as JobState
+from jobs.state import initial_state as initial_state
+from jobs.statuses import RUNNING
 
 # Error codes carried by CommandRejected / JobFailed (the API maps them to HTTP).
 NOT_FOUND = "NOT_FOUND"
 INVALID_STATE = "INVALID_STATE"
 IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
 WORKER_LOST = "WORKER_LOST"
-
-
-@dataclass(frozen=True, slots=True)
-class JobState:
-    job_id: str = ""
-    status: str | None = None
-    seq: int = 0
-    owner: str = ""
-    config_json: str = ""
-    correlation_id: str = ""
-    submitted_at: int | None = None
-    started_at: int | None = None
-    finished_at: int | None = None
-    progress: float = 0.0
-    attempt: int = 0
-    run_id: str | None = None
-    run_started_at: int | None = None
-    run_ids: frozenset[str] = field(default_factory=frozenset)  # every run ever started
-    worker_id: str | None = None
-    metrics: Metrics | None = None
-    result_ref: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    cancel_reason: str | None = None
-    idempotency_key: str | None = None
-    request_hash: str | None = None
-    command_ids: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def exists(self) -> bool:
-        return self.status is not None
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def runs_spent(self) -> int:
-        """Runs started so far, each one of the max attempts (a state stored before runs
-        were counted knows only its attempt number)."""
-        return max(len(self.run_ids), self.attempt)
-
-
-def initial_state(job_id: str) -> JobState:
-    return JobState(job_id=job_id)
 
 
 def is_terminal(state: JobState) -> bool:
@@ -259,40 +214,8 @@ def _report(
 # ---- evolve -----------------------------------------------------------------------
 
 def evolve(state: JobState, event: Event) -> JobState:
-    """The state after `event`. Events are trusted facts: no validation here."""
-    base: dict[str, Any] = {"job_id": event.job_id, "seq": event.seq}
-    if isinstance(event, JobAccepted):
-        base.update(
-            status=QUEUED, owner=event.owner, config_json=event.config_json,
-            correlation_id=event.correlation_id, submitted_at=event.submitted_at,
-            attempt=1, idempotency_key=event.idempotency_key, request_hash=event.request_hash,
-            command_ids=state.command_ids | {event.causation_id},
-        )
-    elif isinstance(event, JobStarted):
-        # a new run starts from zero progress, also when it takes over a running attempt
-        base.update(status=RUNNING, attempt=event.attempt, worker_id=event.worker_id,
-                    run_id=event.run_id, run_started_at=event.occurred_at,
-                    run_ids=state.run_ids | {event.run_id}, progress=0.0,
-                    started_at=state.started_at if state.started_at is not None
-                    else event.occurred_at)
-    elif isinstance(event, JobProgressed):
-        base.update(progress=event.progress)
-    elif isinstance(event, JobSucceeded):
-        base.update(status=DONE, progress=1.0, finished_at=event.occurred_at,
-                    metrics=event.metrics, result_ref=event.result_ref)
-    elif isinstance(event, JobFailed):
-        base.update(status=FAILED, finished_at=event.occurred_at,
-                    error_code=event.error_code, error_message=event.error_message)
-    elif isinstance(event, JobCancelled):
-        base.update(status=CANCELLED, finished_at=event.occurred_at, progress=event.progress,
-                    cancel_reason=event.reason,
-                    command_ids=state.command_ids | {event.causation_id})
-    elif isinstance(event, JobRequeued):
-        base.update(status=QUEUED, attempt=event.attempt, run_id=None, worker_id=None,
-                    run_started_at=None, progress=0.0)
-    elif isinstance(event, CommandRejected):
-        base.update(command_ids=state.command_ids | {event.command_id})
-    return dataclasses.replace(state, **base)
+    """The state after `event`: each event declares its own step (jobs/events.py)."""
+    return event.evolve(state)
 
 
 def fold(events: list[Event], state: JobState | None = None) -> JobState:
@@ -303,12 +226,8 @@ def fold(events: list[Event], state: JobState | None = None) -> JobState:
 
 def work_for(state: JobState, event: Event) -> RunBacktest | None:
     """The work item an event calls for (after `state` has folded the event)."""
-    if isinstance(event, JobAccepted | JobRequeued):
+    if event.calls_for_work:
         return RunBacktest(job_id=state.job_id, attempt=state.attempt,
                            config_json=state.config_json, issued_at=event.occurred_at,
                            correlation_id=state.correlation_id)
     return None
-
-
-def is_envelope(message: object) -> bool:
-    return isinstance(message, Envelope)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from jobs.decider import JobState
+from jobs.state import JobState
 from jobs.statuses import RUNNING
 
 

@@ -1,4 +1,6 @@
-"""The messages of DESIGN §2 as frozen dataclasses, one per Avro record.
+"""The job's messages as frozen dataclasses, one per Avro record (docs/architecture.md,
+"Schemas"): commands, reports, work items, results and decision records here; the events
+in jobs/events.py, where each is declared with its rules, re-exported from here.
 
 Each class is named like its `.avsc` record; `to_record`/`from_record` convert
 to and from the dicts the codec reads and writes. Times are Unix milliseconds.
@@ -10,27 +12,20 @@ import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class Metrics:
-    """The ten metrics as the API shows them: decimal strings (None if undefined) and ints."""
-
-    sharpe: str | None
-    sortino: str | None
-    calmar: str | None
-    max_drawdown: str | None
-    win_rate: str | None
-    profit_factor: str | None
-    cagr: str | None
-    expected_value: str | None
-    total_trades: int
-    avg_trade_duration_seconds: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
+# The events and Metrics are declared in their own modules; re-exported from here.
+from jobs.events import EVENTS
+from jobs.events import CommandRejected as CommandRejected
+from jobs.events import Event as Event
+from jobs.events import JobAccepted as JobAccepted
+from jobs.events import JobCancelled as JobCancelled
+from jobs.events import JobFailed as JobFailed
+from jobs.events import JobProgressed as JobProgressed
+from jobs.events import JobRequeued as JobRequeued
+from jobs.events import JobStarted as JobStarted
+from jobs.events import JobSucceeded as JobSucceeded
+from jobs.metrics import Metrics as Metrics
 
 # ---- commands (API -> orchestrator) -------------------------------------------------
 
@@ -116,74 +111,6 @@ class WorkerSilent:
     max_attempts: int
 
 
-# ---- events (the audit log) -----------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    event_id: str
-    job_id: str
-    seq: int
-    occurred_at: int
-    causation_id: str
-    correlation_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobAccepted(Envelope):
-    owner: str
-    config_json: str
-    submitted_at: int
-    idempotency_key: str | None = None
-    request_hash: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobStarted(Envelope):
-    attempt: int
-    worker_id: str
-    run_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobProgressed(Envelope):
-    attempt: int
-    progress: float
-
-
-@dataclass(frozen=True, slots=True)
-class JobSucceeded(Envelope):
-    attempt: int
-    metrics: Metrics
-    result_ref: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobFailed(Envelope):
-    attempt: int
-    error_code: str
-    error_message: str
-
-
-@dataclass(frozen=True, slots=True)
-class JobCancelled(Envelope):
-    progress: float
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobRequeued(Envelope):
-    attempt: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRejected(Envelope):
-    command_id: str
-    command_type: str
-    error_code: str
-    error_message: str
-
-
 # ---- work and results -------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +132,6 @@ class BacktestResult:
 Command = SubmitJob | CancelJob
 Report = RunStarted | RunProgressed | RunCompleted | RunFailed
 Input = Command | Report | WorkerSilent
-Event = (
-    JobAccepted | JobStarted | JobProgressed | JobSucceeded | JobFailed
-    | JobCancelled | JobRequeued | CommandRejected
-)
 
 _NAMESPACE_JOB_EVENTS = uuid.UUID("6f1b7c4e-3f0a-4c55-9d1e-2b8f0c9a7e11")
 
@@ -238,16 +161,12 @@ def event_id_for(job_id: str, seq: int) -> str:
     return str(uuid.uuid5(_NAMESPACE_JOB_EVENTS, f"{job_id}/{seq}"))
 
 
+# record name -> class: every message on a topic; the events come from their registry
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (
-        SubmitJob, CancelJob, WorkerSilent, RunStarted, RunProgressed, RunCompleted, RunFailed,
-        JobAccepted, JobStarted, JobProgressed, JobSucceeded, JobFailed, JobCancelled,
-        JobRequeued, CommandRejected, RunBacktest, BacktestResult, InputDecided,
-    )
-}
-
-T = TypeVar("T")
+    for cls in (SubmitJob, CancelJob, WorkerSilent, RunStarted, RunProgressed, RunCompleted,
+                RunFailed, RunBacktest, BacktestResult, InputDecided)
+} | EVENTS
 
 
 def to_record(message: Any) -> tuple[str, dict[str, Any]]:
@@ -281,10 +200,6 @@ def from_record(name: str, record: dict[str, Any]) -> Any:
 
 
 def is_event(message: Any) -> bool:
-    return isinstance(message, Envelope)
-
-
-def class_name(message: Any) -> str:
-    return type(message).__name__
+    return isinstance(message, Event)
 
 

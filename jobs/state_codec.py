@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from jobs.decider import JobState
-from jobs.messages import Metrics
+from jobs.metrics import Metrics
+from jobs.state import JobState
 
 _SETS = ("command_ids", "run_ids")
 

@@ -12,10 +12,17 @@ the writer schema, says which. A reader that meets a fingerprint it does not kno
 (a newer writer) asks its `resolve` hook for more writer schemas, at most once
 per fingerprint per `RESOLVE_EVERY_S`; the Kafka side of that hook, a compacted
 topic of writer schemas, is `pipai.schema_log`.
+
+Named types are written once, in `schemas/types/` (the event envelope, the metrics), and
+spliced in when a schema is loaded (`load_schema`): a type naming one gets its definition,
+a field `{"include": "Envelope"}` gets its fields in its place. The spliced schema is the
+flat record the wire always carried (same fingerprint, same bytes), and it is what the
+store holds and publishes, so any reader can parse it alone.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import time
@@ -30,6 +37,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 SCHEMA_DIR = Path(__file__).resolve().parent
+TYPES_DIR = SCHEMA_DIR / "types"
 NAMESPACE = "ai.pipai.backtest"
 RESOLVE_EVERY_S = 10.0
 
@@ -72,8 +80,9 @@ class SchemaStore:
         return entry
 
     def add_directory(self, folder: Path) -> None:
+        named = named_types(folder / "types")
         for path in sorted(folder.glob("*.avsc")):
-            self.add(json.loads(path.read_text()))
+            self.add(splice(json.loads(path.read_text()), named))
 
     def reader(self, name: str) -> _Schema:
         try:
@@ -138,6 +147,55 @@ class Codec:
                 self._asked[fp] = now
                 self.resolve(self.store)
         return self.store.writer(fp)
+
+
+def named_types(folder: Path = TYPES_DIR) -> dict[str, dict[str, Any]]:
+    """The named types of `folder`, by short and by full name."""
+    named: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.avsc")):
+        schema = json.loads(path.read_text())
+        full_name = f"{schema.get('namespace', NAMESPACE)}.{schema['name']}"
+        named[schema["name"]] = named[full_name] = schema
+    return named
+
+
+def load_schema(name: str, folder: Path = SCHEMA_DIR) -> dict[str, Any]:
+    """`folder/<name>.avsc` with its named types spliced in: the schema on the wire."""
+    schema = json.loads((folder / f"{name}.avsc").read_text())
+    return splice(schema, named_types(folder / "types"))
+
+
+def splice(schema: dict[str, Any], named: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`schema` with every include and every first reference to a named type replaced by
+    the type's definition (a later reference keeps the name, as Avro wants)."""
+    return _spliced(copy.deepcopy(schema), named, set())
+
+
+def _spliced(node: Any, named: dict[str, dict[str, Any]], defined: set[str]) -> Any:
+    if isinstance(node, str):
+        if node not in named or named[node]["name"] in defined:
+            return node
+        defined.add(named[node]["name"])
+        return _spliced(copy.deepcopy(named[node]), named, defined)
+    if isinstance(node, list):  # a union
+        return [_spliced(branch, named, defined) for branch in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") == "record":
+        defined.add(node["name"])
+        node["fields"] = [spliced for field in node["fields"]
+                          for spliced in _field(field, named, defined)]
+    for key in ("items", "values"):
+        if key in node:
+            node[key] = _spliced(node[key], named, defined)
+    return node
+
+
+def _field(field: dict[str, Any], named: dict[str, dict[str, Any]],
+           defined: set[str]) -> list[dict[str, Any]]:
+    # Avro has no include: the named record's fields stand in its place
+    fields = named[field["include"]]["fields"] if "include" in field else [field]
+    return [{**f, "type": _spliced(copy.deepcopy(f["type"]), named, defined)} for f in fields]
 
 
 def default_codec() -> Codec:

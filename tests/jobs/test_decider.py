@@ -38,7 +38,9 @@ from jobs.messages import (
 from jobs.statuses import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 
 JOB = "bt_1"
-METRICS = Metrics("1.2", "1.5", "0.9", "-0.1", "0.6", "1.8", "0.2", "12.5", 10, 3600)
+METRICS = Metrics(sharpe="1.2", sortino="1.5", calmar="0.9", max_drawdown="-0.1", win_rate="0.6",
+                  profit_factor="1.8", cagr="0.2", expected_value="12.5", total_trades=10,
+                  avg_trade_duration_seconds=3600)
 
 
 def submit(cid: str = "c1", owner: str = "alice", key: str | None = None,

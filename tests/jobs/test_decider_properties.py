@@ -20,7 +20,7 @@ from jobs.messages import (
 from jobs.statuses import TERMINAL
 
 JOB = "bt_p"
-METRICS = Metrics(None, None, None, None, None, None, None, None, 0, 0)
+METRICS = Metrics(total_trades=0, avg_trade_duration_seconds=0)  # every decimal undefined
 MAX_ATTEMPTS = 3
 
 

@@ -9,11 +9,11 @@ import pytest
 
 from jobs.messages import CancelJob, JobAccepted, from_record, to_record
 from schemas.codec import (
-    SCHEMA_DIR,
     Codec,
     DecodeError,
     SchemaStore,
     default_codec,
+    load_schema,
     rabin_fingerprint,
 )
 
@@ -37,7 +37,7 @@ def reference_rabin(data: bytes) -> int:
 def test_fingerprint_matches_the_spec_algorithm() -> None:
     from fastavro.schema import to_parsing_canonical_form
 
-    schema = json.loads((SCHEMA_DIR / "JobAccepted.avsc").read_text())
+    schema = load_schema("JobAccepted")
     store = SchemaStore()
     parsed = store.add(schema).parsed
     canonical = to_parsing_canonical_form(parsed).encode()
@@ -62,7 +62,7 @@ def _with_added_field(schema: dict) -> dict:
 
 
 def test_old_reader_reads_newer_writer_with_added_defaulted_field() -> None:
-    old_schema = json.loads((SCHEMA_DIR / "CancelJob.avsc").read_text())
+    old_schema = load_schema("CancelJob")
     new_schema = _with_added_field(old_schema)
     writer_store = SchemaStore()
     writer_store.add(new_schema)
@@ -83,7 +83,7 @@ def test_old_reader_reads_newer_writer_with_added_defaulted_field() -> None:
 
 
 def test_new_reader_fills_default_for_old_writer() -> None:
-    old_schema = json.loads((SCHEMA_DIR / "CancelJob.avsc").read_text())
+    old_schema = load_schema("CancelJob")
     new_schema = _with_added_field(old_schema)
     data = default_codec().encode("CancelJob", {
         "command_id": "c1", "job_id": "bt_1", "owner": "o", "reason": None,
@@ -110,7 +110,7 @@ def test_truncated_body_is_a_decode_error() -> None:
 
 
 def test_unknown_writer_is_resolved_once_through_the_hook() -> None:
-    old_schema = json.loads((SCHEMA_DIR / "CancelJob.avsc").read_text())
+    old_schema = load_schema("CancelJob")
     new_schema = _with_added_field(old_schema)
     writer_store = SchemaStore()
     writer_store.add(new_schema)

@@ -1,0 +1,56 @@
+"""A job's state: what the events of its log add up to (docs/architecture.md, "The decider").
+
+Each event's `evolve` (jobs/events.py) moves it on; the orchestrator's table, the projection
+and replay all store this one shape (jobs/state_codec.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jobs.metrics import Metrics
+from jobs.statuses import TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    job_id: str = ""
+    status: str | None = None
+    seq: int = 0
+    owner: str = ""
+    config_json: str = ""
+    correlation_id: str = ""
+    submitted_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    progress: float = 0.0
+    attempt: int = 0
+    run_id: str | None = None
+    run_started_at: int | None = None
+    run_ids: frozenset[str] = field(default_factory=frozenset)  # every run ever started
+    worker_id: str | None = None
+    metrics: Metrics | None = None
+    result_ref: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    cancel_reason: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    command_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def exists(self) -> bool:
+        return self.status is not None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def runs_spent(self) -> int:
+        """Runs started so far, each one of the max attempts (a state stored before runs
+        were counted knows only its attempt number)."""
+        return max(len(self.run_ids), self.attempt)
+
+
+def initial_state(job_id: str) -> JobState:
+    return JobState(job_id=job_id)
