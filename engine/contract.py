@@ -79,7 +79,7 @@ class Trade:
 
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
-    metrics: dict[str, float | int | None]  # the ten metrics of DESIGN §5
+    metrics: dict[str, float | int | None]  # the ten metrics of docs/engine.md, "Metrics"
     equity_time_ms: np.ndarray  # int64
     equity: np.ndarray  # float64, quote currency
     trades: list[Trade] = field(default_factory=list)

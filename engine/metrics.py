@@ -1,4 +1,4 @@
-"""The ten metrics of DESIGN §5, one small function each.
+"""The ten metrics of docs/engine.md ("Metrics"), one small function each.
 
 Inputs: the portfolio equity curve E_0..E_n (E_0 = initial capital, E_i = equity
 at the close of bar i) and the closed trades. Bar returns are
