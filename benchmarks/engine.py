@@ -18,6 +18,7 @@ bare loop, tpl_sma_cross against vectorbt and backtesting.py.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
@@ -232,6 +233,13 @@ def main() -> None:
         ratios[f"tpl_sma_cross vs {name}"] = seconds / engine["tpl_sma_cross"]
     for label, ratio in ratios.items():
         print(f"  {label + ':':<48} {ratio:8.2f}")
+    # One JSON line of the figures, last, so runs compare (docs/engine.md, "Performance").
+    print(json.dumps({
+        "bars": n, "runs": args.runs,
+        **{f"{tid}_ms": round(s * 1e3, 2) for tid, s in engine.items()},
+        "bare_grid_loop_ms": round(bare * 1e3, 2),
+        "tpl_grid_vs_bare": round(ratios["tpl_grid vs bare numba grid loop"], 3),
+    }))
 
 
 if __name__ == "__main__":
