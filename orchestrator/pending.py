@@ -34,7 +34,7 @@ S = TypeVar("S")
 @dataclass
 class _Version(Generic[S]):
     state: S
-    token: Any  # handed back to `store` (the orchestrator passes the input's faust event)
+    token: Any  # handed back to `store` (the orchestrator passes the input record)
     partition: int
     remaining: int
     number: int  # unique, orders heap entries of equal offsets

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from orchestrator.pending import PendingStates
+from tests.orchestrator.fakes import run, settle
 
 
 @dataclass
@@ -29,18 +28,6 @@ class Harness:
 def futures(n: int) -> list[asyncio.Future[Any]]:
     loop = asyncio.get_running_loop()
     return [loop.create_future() for _ in range(n)]
-
-
-def run(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """No asyncio plugin here: each test runs its own event loop."""
-    @functools.wraps(test)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-    return wrapper
-
-
-async def settle() -> None:
-    await asyncio.sleep(0)  # lets done-callbacks (scheduled with call_soon) run
 
 
 @run

@@ -1,0 +1,154 @@
+"""faust behind the orchestrator's ports, and the two patches our guarantees need.
+
+Each class implements one Protocol of `orchestrator.ports` over faust (the table,
+the producer, the consumer) or over the blocking confluent-kafka reads of
+`orchestrator.reconcile`. The patches change faust's behaviour process-wide:
+no gap acknowledgement on our input topics (docs/architecture.md, "Gapless
+input") and an idempotent producer ("An idempotent producer").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import weakref
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.drivers.aiokafka import Producer as FaustProducer
+from faust.types import TP as FaustTP
+
+from orchestrator.ports import TP, Ack, InputRecord, Out
+from orchestrator.reconcile import committed_positions, read_partition
+from pipai.log import get_logger
+from pipai.settings import Settings
+
+log = get_logger("orchestrator")
+
+
+def no_gaps_acked_for(input_topics: set[str]) -> None:
+    """faust counts a jump in offsets as acknowledged (for compacted or transactional
+    topics); on our inputs a jump means dropped records (`orchestrator.input_gaps`)."""
+    original = FaustConsumer._add_gap
+    if getattr(original, "pipai_inputs", None) is not None:
+        original.pipai_inputs |= input_topics  # type: ignore[attr-defined]
+        return
+
+    async def add_gap(self: FaustConsumer, tp: Any, offset_from: int, offset_to: int) -> None:
+        if tp.topic not in add_gap.pipai_inputs:  # type: ignore[attr-defined]
+            await original(self, tp, offset_from, offset_to)
+
+    add_gap.pipai_inputs = set(input_topics)  # type: ignore[attr-defined]
+    FaustConsumer._add_gap = add_gap  # type: ignore[method-assign]
+
+
+def idempotent_producer() -> None:
+    """faust makes its producer idempotent only for exactly_once. Without it, a batch
+    whose acknowledgement was lost (a broker SIGKILL) is retried and written twice: the
+    same event twice on the audit log (found by `pipai chaos --seed 1`, iteration 0)."""
+    original = FaustProducer._settings_extra
+    if getattr(original, "pipai_idempotent", False):
+        return
+
+    def settings_extra(self: FaustProducer) -> Any:
+        return {"acks": "all", "enable_idempotence": True, **original(self)}
+
+    settings_extra.pipai_idempotent = True  # type: ignore[attr-defined]
+    FaustProducer._settings_extra = settings_extra  # type: ignore[method-assign]
+
+
+def exit_on_effect_failure(exc: BaseException) -> None:
+    """The input's offset must not be committed: die now; the restart processes it again."""
+    log.critical("effect_not_on_log", error=repr(exc))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(70)
+
+
+class FaustJobTable:
+    """The faust table of job states (bytes keys and values: stored raw)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._table.get(key)
+        return value
+
+    def set(self, key: bytes, value: bytes, within: InputRecord | None = None) -> None:
+        if within is None:  # inside the agent: faust knows the current input
+            self._table[key] = value
+            return
+        token = _current_event.set(weakref.ref(within.context))  # faust writes in its context
+        try:
+            self._table[key] = value
+        finally:
+            _current_event.reset(token)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return list(self._table.items())
+
+
+class FaustLog:
+    """The app's producer, one faust topic per output."""
+
+    def __init__(self, topics: dict[Out, faust.types.TopicT]) -> None:
+        self._topics = topics
+
+    async def send(self, out: Out, key: bytes, value: bytes,
+                   partition: int | None = None) -> asyncio.Future[Ack]:
+        # faust's FutureMessage: an asyncio future of the record's metadata
+        sent: Any = await self._topics[out].send(key=key, value=value, partition=partition)
+        return sent  # type: ignore[no-any-return]
+
+
+class FaustInputConsumer:
+    """The app's consumer (created by faust when the worker starts, so looked up late)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    def assigned(self) -> set[TP]:
+        return {(tp.topic, tp.partition) for tp in self._app.consumer.assignment()}
+
+    def skip(self, record: InputRecord) -> None:
+        message = record.context.message
+        message.acked = True  # faust never acknowledges it, so never commits past it
+        consumer: Any = self._app.consumer
+        consumer._unacked_messages.discard(message)
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        await self._app.consumer.seek_wait({FaustTP(*tp): offset})
+
+    async def position(self, tp: TP) -> int | None:
+        consumer: Any = self._app.consumer
+        position: int | None = await consumer._thread.position(FaustTP(*tp))
+        return position
+
+
+class KafkaLogReader:
+    """The blocking reads of `orchestrator.reconcile`, off the event loop."""
+
+    def __init__(self, settings: Settings, events_topic: str, group: str) -> None:
+        self._settings, self._events, self._group = settings, events_topic, group
+
+    async def committed(self, tps: list[TP]) -> dict[TP, int]:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, committed_positions, self._settings, self._group, tps)
+
+    async def read_events(self, partition: int,
+                          start: int) -> tuple[list[tuple[int, bytes]], int]:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, read_partition, self._settings, self._events, partition, start)
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
