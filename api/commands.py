@@ -8,7 +8,7 @@ retries race, the orchestrator decides nothing for the loser (an idempotent
 retry), which must not leave it waiting.
 
 Answers (docs/api.md): the decision if it comes within the command deadline;
-503 UNAVAILABLE only when the command is known not to be on the log
+CommandNotOnLog (503) only when the command is known not to be on the log
 (api/command_log.py); otherwise CommandPending (202): it is on the log, or may
 be, and undecided. A command that may be on the log is re-sent, same command id,
 until the broker acknowledges it (the decider ignores a command id it has
@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 
 from api.command_log import CommandLog, Delivery
-from api.errors import ApiError
 from jobs.decider import JobState
 from jobs.messages import CancelJob, Event, JobAccepted, SubmitJob, to_record
 from pipai.log import get_logger
@@ -38,12 +37,20 @@ RESEND_FOR_S = 600.0
 RESEND_MAX_DELAY_S = 30.0
 
 
-class CommandPending(Exception):
-    """The command is on the log (or is being re-sent until it is) but undecided in time."""
+class CommandUndecided(Exception):
+    """No decision came for the command about job `job_id`."""
 
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id)
         self.job_id = job_id
+
+
+class CommandPending(CommandUndecided):
+    """The command is on the log (or is being re-sent until it is) but undecided in time."""
+
+
+class CommandNotOnLog(CommandUndecided):
+    """The command is known not to be on the log: nothing was accepted."""
 
 
 class CommandBus:
@@ -78,7 +85,7 @@ class CommandBus:
                    already_decided: Callable[[], bool] | None = None) -> Event | None:
         """The event that decided `command`; None if `already_decided()` held once the
         waiter was in place (then nothing is sent: the view already has the answer).
-        Raises ApiError(UNAVAILABLE) when the command is known not to be on the log,
+        Raises CommandNotOnLog when the command is known not to be on the log,
         CommandPending when it is (or may be) but was not decided in time."""
         deadline = time.monotonic() + self.settings.command_timeout_s
         loop = asyncio.get_running_loop()
@@ -94,7 +101,7 @@ class CommandBus:
                 return None
             delivery = await self._append(command)
             if delivery is Delivery.NOT_ON_LOG and not future.done():
-                raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted")
+                raise CommandNotOnLog(command.job_id)
             if delivery is Delivery.MAYBE:
                 self._resend_until_on_log(command)
             try:

@@ -1,4 +1,8 @@
-"""Response models: the shapes of the seed pages, so OpenAPI is the truth."""
+"""Response models: the shapes of the seed pages, so OpenAPI is the truth.
+
+The job statuses and the metric names are the domain's (jobs/statuses.py,
+jobs/metric_names.py); tests/api/test_models.py fails if the two sides drift.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_serializer
 
-Status = Literal["queued", "running", "done", "failed", "cancelled"]
+from jobs.statuses import Status
 
 
 class JobConfig(BaseModel):
@@ -35,6 +39,8 @@ class JobConfig(BaseModel):
         return data
 
 
+# jobs/metric_names.py: DECIMAL_METRICS as decimal strings, then INT_METRICS (no docstring:
+# it would become the schema's description in OpenAPI).
 class Metrics(BaseModel):
     sharpe: str | None
     sortino: str | None
@@ -143,3 +149,18 @@ class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=200)
+
+
+class ComponentHealth(BaseModel):
+    state: Literal["up", "down", "starting", "unknown"] = Field(
+        description="unknown: cannot tell while the broker is down")
+    brokers: int | None = Field(None, description="broker: brokers in the cluster metadata")
+    members: int | None = Field(None, description="orchestrator, engine: consumer group members")
+    lag: int | None = Field(None, description="view: messages of the log not yet in this "
+                                              "instance's view (informational)")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    components: dict[str, ComponentHealth] = Field(
+        description="broker, orchestrator, engine, view")

@@ -1,4 +1,5 @@
-"""Request weights (DESIGN §4): each key spends a budget per minute, in a moving window.
+"""Request weights (docs/api.md, "Weights"): each key spends a budget per minute, in a
+moving window.
 
 Counters live in a `limits` storage: `memory://` keeps them per API instance;
 a shared URI (e.g. `redis://…`) makes several instances share one budget. A
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 USED_WEIGHT_HEADER = "X-PipAI-Used-Weight-1m"
 STATE_KEY = "used_weight"
 
-# DESIGN §4, one place: the route declares its weight by name.
+# One place (docs/api.md, "Weights"): each endpoint's caller alias in api/deps.py names its weight.
 WEIGHTS = {
     "create_job": 10,
     "list_jobs": 5,

@@ -1,18 +1,20 @@
 """The API in-process, without a broker: its JobsView is filled with synthetic events.
 
 The app's lifespan (projection thread, producer) is not started: read endpoints,
-signing and weights need neither. Command endpoints are exercised against the
-live stack in tests/integration.
+signing and weights need neither. Commands go to `DecidingCommandBus`, a fake of
+our own command-bus interface (api/service.py's CommandSender) that decides them
+with the real decider and applies the events to the view, as the orchestrator
+and the projection would; the live path is exercised in tests/integration.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pytest
@@ -20,6 +22,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.commands import Command, CommandNotOnLog, CommandPending
+from jobs.decider import decide, initial_state
 from jobs.messages import (
     Event,
     JobAccepted,
@@ -84,6 +88,38 @@ class JobWriter:
 
 
 @dataclass
+class DecidingCommandBus:
+    """The command bus without Kafka: `decide` mode decides each command at once with the
+    decider and applies the events to the view; `pending` and `not_on_log` answer as the
+    real bus does when no decision comes. `before_decide` runs first (e.g. a racing retry)."""
+
+    view: JobsView
+    mode: Literal["decide", "pending", "not_on_log"] = "decide"
+    sent: list[Command] = field(default_factory=list)
+    before_decide: list[Command] = field(default_factory=list)
+
+    async def send(self, command: Command,
+                   already_decided: Callable[[], bool] | None = None) -> Event | None:
+        if already_decided is not None and already_decided():
+            return None
+        self.sent.append(command)
+        if self.mode == "pending":
+            raise CommandPending(command.job_id)
+        if self.mode == "not_on_log":
+            raise CommandNotOnLog(command.job_id)
+        decided = [self.decide(c) for c in [*self.before_decide, command]]
+        if not decided[-1] and not decided[0]:
+            raise CommandPending(command.job_id)  # nothing decided: the real bus times out
+        # An idempotent submit is answered by its job's JobAccepted, whichever command caused it.
+        return (decided[-1] or decided[0])[0]
+
+    def decide(self, command: Command) -> list[Event]:
+        events = decide(self.view.get(command.job_id) or initial_state(command.job_id), command)
+        self.view.apply(events, [], {})
+        return events
+
+
+@dataclass
 class ApiHarness:
     app: FastAPI
     view: JobsView
@@ -92,6 +128,7 @@ class ApiHarness:
     other: ApiKey
     keys: KeyStore
     client: TestClient
+    commands: DecidingCommandBus
 
     def signed_client(self, key: ApiKey) -> TestClient:
         return signed_client(self.app, key)
@@ -111,11 +148,12 @@ def make_harness(tmp_path: Path, **settings: Any) -> Iterator[ApiHarness]:
     # SSE registers a listener with the projection thread; here events are applied by hand,
     # and the view counts as caught up with the log (a test may say otherwise).
     app.state.projection = SimpleNamespace(listeners=[], caught_up=True)
+    app.state.commands = commands = DecidingCommandBus(view)
     keys: KeyStore = app.state.keys
     key, other = keys.create("alice"), keys.create("mallory")
     client = signed_client(app, key)
     try:
-        yield ApiHarness(app, view, JobWriter(view), key, other, keys, client)
+        yield ApiHarness(app, view, JobWriter(view), key, other, keys, client, commands)
     finally:
         client.close()
         view.close()

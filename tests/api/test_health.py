@@ -14,9 +14,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from api import health_check
 from api.app import create_app
-from api.routers import health as health_router
-from api.routers.health import Health, _Cached, _Checker
+from api.health_check import CachedHealth, HealthChecker
+from api.models import Health
 from pipai.health import ClusterHealth
 from pipai.processes import free_port
 from pipai.settings import Settings
@@ -57,7 +58,7 @@ def client_with(tmp_path: Path, probe: CountingProbe) -> TestClient:
     ready_view = SimpleNamespace(offsets=lambda topic: {0: 5})
     app.state.projection = SimpleNamespace(settings=settings, view=ready_view,
                                            caught_up=True)
-    checker = _Checker(settings)
+    checker = HealthChecker(settings)
     checker.probe = probe  # type: ignore[assignment]
     app.state.health_checker = checker
     return TestClient(app)
@@ -91,9 +92,9 @@ def test_concurrent_requests_share_one_probe_then_it_expires(monkeypatch: Any) -
         return Health(status="ok", components={})
 
     async def scenario() -> list[Health]:
-        cache = _Cached()
+        cache = CachedHealth()
         answers = await asyncio.gather(*(cache.get(compute) for _ in range(20)))
-        monkeypatch.setattr(health_router, "CACHE_TTL_S", 0.0)
+        monkeypatch.setattr(health_check, "CACHE_TTL_S", 0.0)
         await cache.get(compute)  # expired: probed again
         return list(answers)
 

@@ -1,4 +1,5 @@
-"""Weights per key (DESIGN §4): counted in a moving minute, reported on every response."""
+"""Weights per key (docs/api.md, "Weights"): counted in a moving minute, reported on every
+response."""
 
 from __future__ import annotations
 

@@ -1,0 +1,90 @@
+"""This API instance's replica of the jobs: the RocksDB view and the projection filling it.
+
+The view is served only once the projection has caught up with the event log
+(docs/api.md, "Errors"): before that it may lack any job, so reads answer 503
+rather than a 404 or an empty page. The check is made when a use case first
+needs the view, not when the request arrives, so a malformed request is still
+answered 400 during the catch-up. `changes` lets an SSE stream wait for a job's
+next events instead of polling the view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from api.auth import Caller
+from api.errors import ApiError
+from jobs.decider import JobState
+from jobs.messages import Event
+from projections.jobs_view import JobsView
+from projections.runner import Listener
+
+# How long Get Result waits for a done job's result document (it travels on its own topic).
+RESULT_WAIT_S = 5.0
+RESULT_POLL_S = 0.05
+
+
+class Projection(Protocol):
+    """What the API needs of projections/runner.py's ProjectionRunner."""
+
+    @property
+    def caught_up(self) -> bool: ...
+
+    @property
+    def listeners(self) -> list[Listener]: ...
+
+
+@dataclass(frozen=True)
+class JobsReplica:
+    view: JobsView
+    projection: Projection
+
+    def served(self) -> JobsView:
+        """The view, once it has caught up with the log; before that it may lack any job."""
+        if not self.projection.caught_up:
+            raise ApiError("UNAVAILABLE", "this API instance is catching up with the event "
+                           "log; retry shortly", headers={"Retry-After": "1"})
+        return self.view
+
+    def owned(self, caller: Caller, job_id: str) -> JobState:
+        """The caller's job; another owner's job is answered exactly like a missing one."""
+        return owned(self.served(), caller, job_id)
+
+    async def result(self, job_id: str, attempt: int) -> bytes:
+        """The result document of a done job's attempt, waiting briefly for it: the result
+        and the final event travel on different topics."""
+        deadline = time.monotonic() + RESULT_WAIT_S
+        while (document := self.view.result(job_id, attempt)) is None:
+            if time.monotonic() > deadline:
+                raise ApiError("UNAVAILABLE", "the result is not yet available; retry shortly")
+            await asyncio.sleep(RESULT_POLL_S)
+        return document
+
+    @contextmanager
+    def changes(self, job_id: str) -> Iterator[asyncio.Queue[None]]:
+        """A queue that gets an item whenever events of `job_id` have been applied (called
+        on the event loop; the projection thread hands the news over thread-safely)."""
+        queue: asyncio.Queue[None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def on_applied(events: list[Event], _changed: list[JobState]) -> None:
+            if any(e.job_id == job_id for e in events):
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        self.projection.listeners.append(on_applied)
+        try:
+            yield queue
+        finally:
+            self.projection.listeners.remove(on_applied)
+
+
+def owned(view: JobsView, caller: Caller, job_id: str) -> JobState:
+    state = view.get(job_id)
+    if state is None or not state.exists or state.owner != caller.owner:
+        raise ApiError("NOT_FOUND", f"job {job_id} not found")
+    return state

@@ -1,0 +1,180 @@
+"""The jobs application service: the use cases behind Create Job and Cancel (docs/api.md).
+
+A use case validates what the decider cannot (the config, against its template),
+derives the job id, builds the command, checks it against this instance's view
+with the decider itself (jobs/decider.py: so a refusal known in advance carries
+the orchestrator's very code and text), sends it through the command bus and
+reads the decision back from the view. The answer is a value, `Decided` (201 or
+200), `Pending` (202) or `NotAccepted` (503); a refusal is an `ApiError`. HTTP
+stays in api/routers/jobs.py, which only translates; sweeps will come here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from api.auth import Caller
+from api.commands import Command, CommandPending, CommandUndecided
+from api.errors import ApiError
+from api.replica import JobsReplica, owned
+from engine import ConfigError, parse_config
+from jobs.decider import JobState, decide, initial_state
+from jobs.messages import CancelJob, CommandRejected, Event, SubmitJob
+from projections.jobs_view import JobsView
+
+
+class CommandSender(Protocol):
+    """The command bus as the service sees it (api/commands.py's CommandBus)."""
+
+    async def send(self, command: Command,
+                   already_decided: Callable[[], bool] | None = None) -> Event | None: ...
+
+
+@dataclass(frozen=True)
+class Decided:
+    """201 (create) or 200 (cancel): the job once the orchestrator has decided."""
+
+    job: JobState
+    replayed: bool = False  # a create retried with its Idempotency-Key: the job as it is now
+
+
+@dataclass(frozen=True)
+class Pending:
+    """202: the command is on the log (or is re-sent until it is) but was not decided in time."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class NotAccepted:
+    """503: the command is known not to be on the log; nothing was accepted."""
+
+    job_id: str
+
+
+Outcome = Decided | Pending | NotAccepted
+
+
+def job_id_for_key(owner: str, idempotency_key: str) -> str:
+    """Keys are per owner and live in the event log: the job id is derived from both."""
+    digest = hashlib.sha256(f"{owner}\x00{idempotency_key}".encode()).hexdigest()
+    return "bt_" + digest[:16]
+
+
+def request_hash(config: dict[str, Any]) -> str:
+    """The body's hash, canonical: key order does not matter."""
+    return hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def checked_config(config: dict[str, Any]) -> None:
+    """The config's rules (engine/config.py), which the decider does not know."""
+    try:
+        parse_config(config)
+    except ConfigError as exc:
+        raise ApiError("INVALID_PARAMETER", f"{exc.field}: {exc.message}") from None
+
+
+def raise_if_rejected(events: list[Event]) -> None:
+    """A CommandRejected, as the API error of the same code and text."""
+    for event in events:
+        if isinstance(event, CommandRejected):
+            raise ApiError(event.error_code, event.error_message)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class JobsService:
+    jobs: JobsReplica
+    commands: CommandSender
+    now_ms: Callable[[], int] = field(default=_now_ms)
+    new_id: Callable[[], str] = field(default=_new_id)
+
+    async def submit(self, caller: Caller, config: dict[str, Any],
+                     idempotency_key: str | None = None,
+                     request_id: str | None = None) -> Outcome:
+        """Create Job: the job once accepted; with an Idempotency-Key seen before, that job."""
+        checked_config(config)
+        command = self._submit_command(caller, config, idempotency_key, request_id)
+        view = self.jobs.served()
+        if idempotency_key and (replay := _replayed(view, command)) is not None:
+            return replay
+        exists = (lambda: _exists(view, command.job_id)) if idempotency_key else None
+        try:
+            event = await self.commands.send(command, already_decided=exists)
+        except CommandUndecided as undecided:
+            return _outcome_of(undecided)
+        raise_if_rejected([event] if event is not None else [])
+        raced = idempotency_key and (event is None or event.causation_id != command.command_id)
+        # Another request with the same key got there first (a concurrent retry): its job.
+        if raced and (replay := _replayed(view, command)) is not None:
+            return replay
+        return Decided(owned(view, caller, command.job_id))
+
+    async def cancel(self, caller: Caller, job_id: str, reason: str | None = None,
+                     request_id: str | None = None) -> Outcome:
+        """Cancel: the job once the cancel is decided."""
+        view = self.jobs.served()
+        command_id = self.new_id()
+        command = CancelJob(command_id=command_id, job_id=job_id, owner=caller.owner,
+                            issued_at=self.now_ms(),
+                            correlation_id=_correlation(request_id, command_id), reason=reason)
+        # Not found, another owner's, or already terminal: refused here as the decider would.
+        raise_if_rejected(decide(view.get(job_id) or initial_state(job_id), command))
+        try:
+            event = await self.commands.send(command)
+        except CommandUndecided as undecided:
+            return _outcome_of(undecided)
+        raise_if_rejected([event] if event is not None else [])
+        return Decided(owned(view, caller, job_id))
+
+    def _submit_command(self, caller: Caller, config: dict[str, Any],
+                        idempotency_key: str | None, request_id: str | None) -> SubmitJob:
+        command_id = self.new_id()
+        job_id = (job_id_for_key(caller.owner, idempotency_key) if idempotency_key
+                  else "bt_" + self.new_id()[:16])
+        # Stored as sent (the echo keeps the caller's key order); hashed canonically.
+        return SubmitJob(command_id=command_id, job_id=job_id, owner=caller.owner,
+                         config_json=orjson.dumps(config).decode(),
+                         submitted_at=self.now_ms(),
+                         correlation_id=_correlation(request_id, command_id),
+                         idempotency_key=idempotency_key, request_hash=request_hash(config))
+
+
+def _outcome_of(undecided: CommandUndecided) -> Pending | NotAccepted:
+    if isinstance(undecided, CommandPending):
+        return Pending(undecided.job_id)
+    return NotAccepted(undecided.job_id)
+
+
+def _correlation(request_id: str | None, command_id: str) -> str:
+    """The caller's X-Request-Id, else the command's own id."""
+    return command_id if request_id is None else request_id
+
+
+def _exists(view: JobsView, job_id: str) -> bool:
+    state = view.get(job_id)
+    return state is not None and state.exists
+
+
+def _replayed(view: JobsView, command: SubmitJob) -> Decided | None:
+    """The job a retried Idempotency-Key already made: the decider, asked on the view's
+    state, says whether this is the same request (no event) or not (IDEMPOTENCY_CONFLICT)."""
+    existing = view.get(command.job_id)
+    if existing is None or not existing.exists:
+        return None
+    raise_if_rejected(decide(existing, command))
+    return Decided(existing, replayed=True)
