@@ -14,7 +14,11 @@ from fastapi.openapi.utils import get_openapi
 from api import examples
 from api.models import ErrorBody, PendingCommand
 from api.weights import USED_WEIGHT_HEADER
+from jobs.decider import job_not_found
+from pipai.settings import Settings
 from pipai.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+_DEFAULTS = Settings()  # the examples show the documented defaults, written once there
 
 _WEIGHT_HEADER = {"description": "Weight spent by this key in the last minute (moving window).",
                   "schema": {"type": "integer", "minimum": 0}}
@@ -22,11 +26,12 @@ _WEIGHT_HEADER = {"description": "Weight spent by this key in the last minute (m
 _ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
     400: examples.error("INVALID_PARAMETER", "limit: Input should be less than or equal to 100"),
     401: examples.error("INVALID_SIGNATURE", "signature does not match the request"),
-    404: examples.error("NOT_FOUND", "job bt_3c91ef not found"),
+    404: examples.error("NOT_FOUND", job_not_found("bt_3c91ef")),
     409: examples.error("INVALID_STATE", "job bt_3c91ef is already done"),
-    413: examples.error("PAYLOAD_TOO_LARGE", "request body larger than 1048576 bytes "
-                                             "(PIPAI_API_MAX_BODY_BYTES)"),
-    429: examples.error("RATE_LIMITED", "weight budget of 1200 per minute exhausted"),
+    413: examples.error("PAYLOAD_TOO_LARGE", "request body larger than "
+                        f"{_DEFAULTS.api_max_body_bytes} bytes (PIPAI_API_MAX_BODY_BYTES)"),
+    429: examples.error("RATE_LIMITED", f"weight budget of {_DEFAULTS.api_weight_per_minute} per "
+                                        "minute exhausted"),
     503: examples.error("UNAVAILABLE", "the event log is unavailable; nothing was accepted"),
 }
 _ERROR_TEXT = {

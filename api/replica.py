@@ -19,7 +19,7 @@ from typing import Protocol
 
 from api.auth import Caller
 from api.errors import ApiError
-from jobs.decider import JobState
+from jobs.decider import JobState, job_not_found
 from jobs.messages import Event
 from projections.jobs_view import JobsView
 from projections.runner import Listener
@@ -86,5 +86,5 @@ class JobsReplica:
 def owned(view: JobsView, caller: Caller, job_id: str) -> JobState:
     state = view.get(job_id)
     if state is None or not state.exists or state.owner != caller.owner:
-        raise ApiError("NOT_FOUND", f"job {job_id} not found")
+        raise ApiError("NOT_FOUND", job_not_found(job_id))
     return state

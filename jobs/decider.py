@@ -68,6 +68,11 @@ IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
 WORKER_LOST = "WORKER_LOST"
 
 
+def job_not_found(job_id: str) -> str:
+    """The NOT_FOUND text, one wording for the decider's rejection and the API's reads."""
+    return f"job {job_id} not found"
+
+
 def is_terminal(state: JobState) -> bool:
     return state.is_terminal
 
@@ -148,7 +153,7 @@ def _cancel(state: JobState, cmd: CancelJob) -> tuple[list[Event], str | None]:
     if cmd.command_id in state.command_ids:
         return [], "duplicate_command"
     if not state.exists or state.owner != cmd.owner:
-        return [_reject(state, cmd, cmd.issued_at, NOT_FOUND, f"job {cmd.job_id} not found")], None
+        return [_reject(state, cmd, cmd.issued_at, NOT_FOUND, job_not_found(cmd.job_id))], None
     if state.is_terminal:
         return [_reject(state, cmd, cmd.issued_at, INVALID_STATE,
                         f"job {cmd.job_id} is already {state.status}")], None
