@@ -4,7 +4,7 @@
 from the schemas topic, `pipai.schema_log`) and a message catalog: the module or
 object that turns a record into its domain message and back (`jobs.messages`).
 The catalog is passed in rather than imported, because this plumbing sits below
-the jobs domain (docs/architecture.md, "Layers").
+the jobs domain (docs/architecture.md, "Kafka adapters").
 
 Whatever the reason a value cannot become a message (not Avro, unknown or corrupt
 writer schema, a record the catalog rejects, a type the caller did not expect),
