@@ -31,9 +31,11 @@ def sample_value(name: str, hint: Any) -> Any:
         return [1, 2, 3]
     if hint in (str, str | None):
         return str(uuid.uuid4()) if name == "event_id" else f"{name}-value"
-    if hint is int:
+    if hint is bool:
+        return True
+    if hint in (int, int | None):
         return MS if name.endswith("_at") or name == "now" else 3
-    if hint is float:
+    if hint in (float, float | None):
         return 0.25
     raise AssertionError(f"no sample for {name}: {hint}")
 
