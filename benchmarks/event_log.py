@@ -17,12 +17,15 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from cli.stack import Stack
-from jobs.messages import SubmitJob, to_record
+from jobs import messages
+from jobs.messages import SubmitJob
 from pipai.broker import LocalBroker
-from pipai.kafka_config import consumer_config, producer_config
+from pipai.kafka.clients import new_consumer, new_producer
+from pipai.kafka.codec import MessageCodec
+from pipai.kafka.reader import topic_partitions, watermarks
 from pipai.processes import free_port
 from pipai.settings import Settings
 from pipai.topics import Topics, ensure_topics
@@ -37,23 +40,18 @@ CONFIG = json.dumps({"template_id": "tpl_grid", "params": {"grid_levels": 8,
 
 
 def total_messages(settings: Settings, topic: str) -> int:
-    consumer = Consumer(consumer_config(settings, None))
+    consumer = new_consumer(settings)
     try:
-        meta = consumer.list_topics(topic, timeout=10)
-        total = 0
-        for partition in meta.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            total += high - low
-        return total
+        ends = watermarks(consumer, topic_partitions(consumer, [topic], 10), 10)
+        return sum(high - low for low, high in ends.values())
     finally:
         consumer.close()
 
 
 def raw_consume_rate(settings: Settings, topic: str, expected: int) -> float:
     """Messages/s of a bare confluent-kafka consumer reading `topic` from the start."""
-    consumer = Consumer(consumer_config(settings, None))
-    meta = consumer.list_topics(topic, timeout=10)
-    consumer.assign([TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions])
+    consumer = new_consumer(settings)
+    consumer.assign([TopicPartition(t, p, 0) for t, p in topic_partitions(consumer, [topic], 10)])
     seen = 0
     started = time.perf_counter()
     while seen < expected:
@@ -125,8 +123,8 @@ def main() -> None:
 
 
 def _produce(settings: Settings, topics: Topics, count: int) -> None:
-    codec = default_codec()
-    producer = Producer(producer_config(settings, **{"linger.ms": 20}))
+    codec = MessageCodec(default_codec(), messages)
+    producer = new_producer(settings, **{"linger.ms": 20})
     now = int(time.time() * 1000)
     for i in range(count):
         job_id = f"bt_{uuid.uuid4().hex[:16]}"
@@ -135,7 +133,7 @@ def _produce(settings: Settings, topics: Topics, count: int) -> None:
         while True:
             try:
                 producer.produce(topics.commands, key=job_id.encode(),
-                                 value=codec.encode(*to_record(command)))
+                                 value=codec.encode(command))
                 break
             except BufferError:
                 producer.poll(0.1)

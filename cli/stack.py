@@ -148,9 +148,10 @@ class Stack:
     def wait_groups(self, timeout_s: float = 120.0) -> None:
         """Wait until the orchestrator and engine consumer groups are stable (ready to work)."""
         from confluent_kafka import ConsumerGroupState
-        from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap, "log_level": 0})
+        from pipai.kafka.clients import new_admin
+
+        admin = new_admin(self.settings, log_level=0)
         prefix = self.settings.topic_prefix
         groups = [f"{prefix}.orchestrator", f"{prefix}.engine"]
         deadline = time.monotonic() + timeout_s

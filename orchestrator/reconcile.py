@@ -16,48 +16,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
+from jobs import messages
 from jobs.decider import JobState, evolve, work_for
-from jobs.messages import Event, RunBacktest, from_record, is_event
-from pipai.kafka_config import consumer_config
+from jobs.messages import Event, RunBacktest, is_event
+from pipai.kafka.clients import new_consumer
+from pipai.kafka.codec import MessageCodec, PoisonMessage
+from pipai.kafka.reader import read_partition as read_partition  # used by the orchestrator
 from pipai.settings import Settings
-from schemas.codec import Codec, DecodeError
+from schemas.codec import Codec
 
 WATERMARK_KEY = b"\x00events-watermark/%d"
-
-
-def read_partition(settings: Settings, topic: str, partition: int,
-                   start: int) -> tuple[list[tuple[int, bytes]], int]:
-    """(offset, value) of every message from `start` to the partition's end, and the end."""
-    consumer = Consumer(consumer_config(settings, None))
-    try:
-        tp = TopicPartition(topic, partition)
-        low, high = consumer.get_watermark_offsets(tp, timeout=30)
-        start = max(start, low)
-        records: list[tuple[int, bytes]] = []
-        if start >= high:
-            return records, high
-        consumer.assign([TopicPartition(topic, partition, start)])
-        while True:
-            # short waits: consume() blocks for the whole timeout unless the batch fills
-            batch = consumer.consume(num_messages=5000, timeout=0.05)
-            for msg in batch:
-                offset, value = msg.offset(), msg.value()
-                if not msg.error() and offset is not None and value is not None:
-                    records.append((offset, value))
-            position = consumer.position([tp])[0].offset
-            if (records and records[-1][0] + 1 >= high) or position >= high:
-                return records, high
-    finally:
-        consumer.close()
 
 
 def committed_positions(settings: Settings, group: str,
                         tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
     """Where the group resumes each input partition: its committed offset, or the low
     watermark when none is committed (the orchestrator reads from the earliest)."""
-    consumer = Consumer(consumer_config(settings, group))
+    consumer = new_consumer(settings, group)
     try:
         out: dict[tuple[str, int], int] = {}
         committed = consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=30)
@@ -84,10 +61,11 @@ def fold_missing(records: list[tuple[int, bytes]], codec: Codec,
                  load: Callable[[str], JobState]) -> Reconciliation:
     """Fold the events the table lacks (pure but for `load`, the table lookup)."""
     out = Reconciliation()
+    decoder = MessageCodec(codec, messages)
     for _, value in records:
         try:
-            event: Event = from_record(*codec.decode(value))
-        except (DecodeError, TypeError, KeyError):
+            event: Event = decoder.decode(value)
+        except PoisonMessage:  # not an event, so nothing the table can lack
             continue
         if not is_event(event):
             continue

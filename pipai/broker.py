@@ -17,8 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
+from pipai.kafka.clients import new_admin_at
 from pipai.log import get_logger
 from pipai.processes import die_with_parent
 
@@ -51,7 +50,7 @@ def broker_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError:
         return False
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = new_admin_at(bootstrap, log_level=0)
     try:
         return bool(admin.list_topics(timeout=timeout_s).brokers)
     except Exception:

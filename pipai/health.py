@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from pipai.kafka.clients import new_admin
 from pipai.settings import Settings
 from pipai.topics import Topics
 
@@ -34,12 +35,9 @@ class ClusterProbe:
     @property
     def admin(self) -> AdminClient:
         if self._admin is None:  # one client, reused: no connection set-up per probe
-            self._admin = AdminClient({
-                "bootstrap.servers": self.settings.bootstrap,
-                "log_level": 0,
-                # back quickly after a broker restart (librdkafka's default waits up to 10 s)
-                "reconnect.backoff.max.ms": 1000,
-            })
+            # back quickly after a broker restart (librdkafka's default waits up to 10 s)
+            self._admin = new_admin(self.settings, **{"log_level": 0,
+                                                      "reconnect.backoff.max.ms": 1000})
         return self._admin
 
     def groups(self) -> dict[str, str]:

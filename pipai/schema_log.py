@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 
-from confluent_kafka import Producer
-
-from pipai.kafka_config import producer_config
+from pipai.kafka.clients import new_producer
+from pipai.kafka.reader import read_topic
 from pipai.log import get_logger
-from pipai.log_reader import read_topic
 from pipai.settings import Settings
 from pipai.topics import Topics
 from schemas.codec import Codec, SchemaStore, default_codec
@@ -25,7 +23,7 @@ log = get_logger("pipai.schema_log")
 
 def publish_schemas(settings: Settings, store: SchemaStore, timeout_s: float = 30.0) -> None:
     topic = Topics.for_prefix(settings.topic_prefix).schemas
-    producer = Producer(producer_config(settings))
+    producer = new_producer(settings)
     for fp, schema in store.writer_schemas().items():
         producer.produce(topic, key=fp.hex().encode(),
                          value=json.dumps(schema, sort_keys=True).encode())

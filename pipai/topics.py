@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from pipai.kafka.clients import new_admin
 from pipai.settings import Settings
 
 DAY_MS = 24 * 3600 * 1000
@@ -64,7 +65,7 @@ class Topics:
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
     """Create the topics if missing (existing ones are left as they are)."""
     topics = Topics.for_prefix(settings.topic_prefix)
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    admin = new_admin(settings)
     new = [
         NewTopic(name, settings.partitions, settings.replication_factor, config=config)
         for name, config in topics.configs().items()

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from jobs.messages import BacktestResult, Event, from_record, is_event
-from pipai.log_reader import read_topic
-from pipai.schema_log import kafka_codec
+from jobs import messages
+from jobs.messages import Event, is_event
+from pipai.kafka.codec import PoisonMessage, message_codec
+from pipai.kafka.reader import read_topic
 from pipai.settings import Settings
 from pipai.topics import Topics
+from projections.batch import ViewBatch
 from projections.jobs_view import JobsView
-from schemas.codec import DecodeError
 
 
 def log_events(settings: Settings, job_id: str | None = None) -> Iterator[Event]:
     """The events of the log in partition order (one job's order is its partition's)."""
-    codec = kafka_codec(settings, publish=False)
+    codec = message_codec(settings, messages, publish=False)
     wanted = job_id.encode() if job_id else None
     for msg in read_topic(settings, Topics.for_prefix(settings.topic_prefix).events):
         if wanted is not None and msg.key() != wanted:
             continue
         try:
-            message = from_record(*codec.decode(msg.value()))
-        except (DecodeError, TypeError, KeyError):
+            message = codec.decode_message(msg)
+        except PoisonMessage:
             continue
         if is_event(message):
             yield message
@@ -35,31 +36,15 @@ def rebuild(settings: Settings, path: Path, batch: int = 2000) -> JobsView:
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{path} is not empty")
     view = JobsView(path)
-    codec = kafka_codec(settings, publish=False)
+    codec = message_codec(settings, messages, publish=False)
     topics = Topics.for_prefix(settings.topic_prefix)
-    pending_events: list[Event] = []
-    pending_results: list[tuple[str, int, bytes]] = []
-    offsets: dict[tuple[str, int], int] = {}
-
-    def flush() -> None:
-        view.apply(pending_events, pending_results, offsets)
-        pending_events.clear()
-        pending_results.clear()
-        offsets.clear()
-
     for topic in (topics.events, topics.results):
+        pending = ViewBatch()
         for msg in read_topic(settings, topic):
-            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
-            try:
-                message: Any = from_record(*codec.decode(msg.value()))
-            except (DecodeError, TypeError, KeyError):
-                continue
-            if is_event(message):
-                pending_events.append(message)
-            elif isinstance(message, BacktestResult):
-                pending_results.append((message.job_id, message.attempt,
-                                        message.document_json.encode()))
-            if len(offsets) and len(pending_events) + len(pending_results) >= batch:
-                flush()
-        flush()
+            with contextlib.suppress(PoisonMessage):  # its offset still counts
+                pending.add(msg, codec)
+            if len(pending) >= batch:
+                pending.write(view)
+                pending = ViewBatch()
+        pending.write(view)
     return view

@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
+from jobs import messages
 from jobs.decider import JobState
-from jobs.messages import BacktestResult, Event, from_record, is_event
-from pipai.kafka_config import consumer_config
+from jobs.messages import Event
+from pipai.kafka.clients import new_consumer
+from pipai.kafka.codec import MessageCodec, PoisonLog, PoisonMessage
+from pipai.kafka.reader import topic_partitions, watermarks
 from pipai.log import get_logger
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
+from projections.batch import ViewBatch
 from projections.jobs_view import JobsView
-from schemas.codec import DecodeError
 
 log = get_logger("projections")
 Listener = Callable[[list[Event], list[JobState]], None]
@@ -43,15 +45,16 @@ class ProjectionRunner:
         self.view = view
         self.topics = Topics.for_prefix(settings.topic_prefix)
         self.codec = kafka_codec(settings)  # the API writes commands with it too
+        self.message_codec = MessageCodec(self.codec, messages)
         self.listeners: list[Listener] = []
-        self.poison = 0
+        self.poison = PoisonLog(log)
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._caught_up = threading.Event()
         # End offsets of `events` as of start, per partition; None until known.
         self._targets: dict[int, int] | None = None
         self._thread = threading.Thread(target=self._run, name="projection", daemon=True)
-        self.consumer = Consumer(consumer_config(settings, None))
+        self.consumer = new_consumer(settings)
 
     def start(self) -> None:
         self._thread.start()
@@ -73,24 +76,16 @@ class ProjectionRunner:
     def _assign(self) -> None:
         assignment = []
         for topic in (self.topics.events, self.topics.results):
-            meta = self.consumer.list_topics(topic, timeout=30)
             stored = self.view.offsets(topic)
-            for partition in meta.topics[topic].partitions:
+            for _, partition in topic_partitions(self.consumer, [topic]):
                 offset = stored.get(partition, OFFSET_BEGINNING)
                 assignment.append(TopicPartition(topic, partition, offset))
         self.consumer.assign(assignment)
         if self._targets is None:
-            self._targets = self._end_offsets(self.topics.events)
+            events = topic_partitions(self.consumer, [self.topics.events])
+            self._targets = {partition: high for (_, partition), (_, high)
+                             in watermarks(self.consumer, events).items()}
         self._check_caught_up()
-
-    def _end_offsets(self, topic: str) -> dict[int, int]:
-        meta = self.consumer.list_topics(topic, timeout=30)
-        ends = {}
-        for partition in meta.topics[topic].partitions:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                          timeout=30)
-            ends[partition] = high
-        return ends
 
     def _check_caught_up(self) -> None:
         if self._caught_up.is_set() or self._targets is None:
@@ -127,29 +122,18 @@ class ProjectionRunner:
                 self._apply(messages)
             self._check_caught_up()
 
-    def _apply(self, messages: list[Any]) -> None:
-        events: list[Event] = []
-        results: list[tuple[str, int, bytes]] = []
-        offsets: dict[tuple[str, int], int] = {}
-        for msg in messages:
+    def _apply(self, consumed: list[Message]) -> None:
+        batch = ViewBatch()
+        for msg in consumed:
             if msg.error():
                 continue
-            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
             try:
-                name, record = self.codec.decode(msg.value())
-                message = from_record(name, record)
-            except (DecodeError, TypeError, KeyError) as exc:
-                self.poison += 1
-                log.warning("poison_message_skipped", topic=msg.topic(), offset=msg.offset(),
-                            error=str(exc), poison_total=self.poison)
-                continue
-            if is_event(message):
-                events.append(message)
-            elif isinstance(message, BacktestResult):
-                results.append((message.job_id, message.attempt, message.document_json.encode()))
-        changed = self.view.apply(events, results, offsets)
+                batch.add(msg, self.message_codec)
+            except PoisonMessage as poison:
+                self.poison.skip(poison)
+        changed = batch.write(self.view)
         for listener in list(self.listeners):
             try:
-                listener(events, changed)
+                listener(batch.events, changed)
             except Exception:
                 log.exception("projection_listener_failed")

@@ -31,7 +31,7 @@ import uuid
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from engine import (
     BacktestCancelled,
@@ -45,28 +45,36 @@ from engine import (
     warm_up,
 )
 from engine.contract import ENGINE_ERROR, INVALID_CONFIG, BacktestConfig
+from engine.contract import BacktestResult as EngineResult
 from engine.marketdata.synthetic import SPECS
+from jobs import messages
 from jobs.messages import (
     BacktestResult,
+    JobCancelled,
     Metrics,
     RunBacktest,
     RunCompleted,
     RunFailed,
     RunProgressed,
     RunStarted,
-    from_record,
-    to_record,
 )
-from pipai.kafka_config import consumer_config, producer_config
+from pipai.kafka.clients import new_consumer, new_producer
+from pipai.kafka.codec import PoisonLog, PoisonMessage, message_codec
+from pipai.kafka.reader import assign_at_end
 from pipai.log import get_logger
-from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
-from schemas.codec import DecodeError
 
 log = get_logger("workers.engine_worker")
 PROGRESS_EVERY_S = 1.0
 PROGRESS_EVERY_FRACTION = 0.05
+MAX_CANCELLED = 100_000  # job ids remembered as cancelled: bounded memory on long-lived workers
+GROUP_CONFIG = {
+    "enable.auto.offset.store": False, "max.poll.interval.ms": 300_000,
+    "partition.assignment.strategy": "cooperative-sticky",
+    # a killed worker's partitions move on within ~10 s (librdkafka's default: 45 s)
+    "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000,
+}
 
 
 def _now_ms() -> int:
@@ -129,25 +137,20 @@ class EngineWorker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = Topics.for_prefix(settings.topic_prefix)
-        self.codec = kafka_codec(settings)
+        self.codec = message_codec(settings, messages)
+        self.poison = PoisonLog(log, "poison_work_item_skipped")
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.store = MarketDataStore(settings.market_dir)
-        self.producer = Producer(producer_config(settings))
-        self.consumer = Consumer(consumer_config(
-            settings, f"{settings.topic_prefix}.engine",
-            **{"enable.auto.offset.store": False, "max.poll.interval.ms": 300_000,
-               "partition.assignment.strategy": "cooperative-sticky",
-               # a killed worker's partitions move on within ~10 s (librdkafka's default: 45 s)
-               "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000},
-        ))
-        self.cancel_watch = Consumer(consumer_config(settings, None))
+        self.producer = new_producer(settings)
+        self.consumer = new_consumer(settings, f"{settings.topic_prefix}.engine", **GROUP_CONFIG)
+        self.cancel_watch = new_consumer(settings)
         self.cancelled: set[str] = set()
         self.stopping = False
         self.busy = False  # a job runs: every assigned work partition stays paused
 
     # ---- Kafka plumbing -----------------------------------------------------------
     def send(self, topic: str, key: str, message: Any) -> None:
-        self.producer.produce(topic, key=key.encode(), value=self.codec.encode(*to_record(message)))
+        self.producer.produce(topic, key=key.encode(), value=self.codec.encode(message))
         self.producer.poll(0)
 
     def keep_alive(self) -> None:
@@ -172,22 +175,19 @@ class EngineWorker:
                  paused=self.busy)
 
     def _watch_cancellations(self) -> None:
-        meta = self.cancel_watch.list_topics(self.topics.events, timeout=10)
-        partitions = meta.topics[self.topics.events].partitions
-        self.cancel_watch.assign(
-            [TopicPartition(self.topics.events, p, OFFSET_END) for p in partitions])
+        assign_at_end(self.cancel_watch, self.topics.events, timeout_s=10)
 
     def _drain_cancellations(self) -> None:
         for msg in self.cancel_watch.consume(num_messages=500, timeout=0):
             if msg.error():
                 continue
             try:
-                name, record = self.codec.decode(msg.value())
-            except DecodeError:
-                continue
-            if name == "JobCancelled":
-                self.cancelled.add(from_record(name, record).job_id)
-                if len(self.cancelled) > 100_000:  # bounded memory on long-lived workers
+                event = self.codec.decode_message(msg)
+            except PoisonMessage:
+                continue  # the orchestrator's log, not this worker's concern
+            if isinstance(event, JobCancelled):
+                self.cancelled.add(event.job_id)
+                if len(self.cancelled) > MAX_CANCELLED:
                     self.cancelled.clear()
 
     def is_cancelled(self, job_id: str) -> bool:
@@ -209,55 +209,57 @@ class EngineWorker:
         for symbol in SPECS:
             if self.stopping:
                 return
-            started = time.perf_counter()
-            try:
-                if self.store.generate_if_missing(symbol):
-                    log.info("synthetic_data_generated", symbol=symbol,
-                             seconds=round(time.perf_counter() - started, 3))
-            except Exception:  # a full disk must not kill the worker; jobs retry it
-                log.exception("synthetic_data_generation_failed", symbol=symbol)
-                return
+            if not self._generate(symbol):
+                return  # a full disk must not kill the worker; jobs retry it
 
     def _prepare_data(self, config: BacktestConfig) -> None:
         """Generate the job's missing synthetic symbols now (the job is still queued)."""
         for symbol in config.symbols:
-            started = time.perf_counter()
-            try:
-                if self.store.generate_if_missing(symbol):
-                    log.info("synthetic_data_generated", symbol=symbol,
-                             seconds=round(time.perf_counter() - started, 3))
-            except Exception:  # the run itself retries and fails the job with a code
-                log.exception("synthetic_data_generation_failed", symbol=symbol)
+            self._generate(symbol)  # on failure the run retries and fails the job with a code
             self.keep_alive()
+
+    def _generate(self, symbol: str) -> bool:
+        """Generate `symbol`'s synthetic data if missing; False if that failed."""
+        started = time.perf_counter()
+        try:
+            if self.store.generate_if_missing(symbol):
+                log.info("synthetic_data_generated", symbol=symbol,
+                         seconds=round(time.perf_counter() - started, 3))
+        except Exception:
+            log.exception("synthetic_data_generation_failed", symbol=symbol)
+            return False
+        return True
+
+    def _join_group(self) -> None:
+        self.consumer.subscribe([self.topics.work], on_assign=self._on_assign)
+        log.info("engine_worker_ready", worker_id=self.worker_id)
 
     # ---- the loop -----------------------------------------------------------------
     def run(self) -> None:
         self.prepare()
         self._watch_cancellations()
-        self.consumer.subscribe([self.topics.work], on_assign=self._on_assign)
-        log.info("engine_worker_ready", worker_id=self.worker_id)
+        self._join_group()
         while not self.stopping:
-            msg = self.consumer.poll(0.5)
-            self._drain_cancellations()
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer_error", error=str(error))
-                continue
-            self._handle(msg)
+            self._poll_once()
         self.close()
 
-    def _handle(self, msg: Any) -> None:
+    def _poll_once(self) -> None:
+        msg = self.consumer.poll(0.5)
+        self._drain_cancellations()
+        if msg is None:
+            return
+        error = msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer_error", error=str(error))
+            return
+        self._handle(msg)
+
+    def _handle(self, msg: Message) -> None:
         try:
-            name, record = self.codec.decode(msg.value())
-            item = from_record(name, record)
-            if not isinstance(item, RunBacktest):
-                raise DecodeError(f"unexpected {name} on {self.topics.work}")
-        except (DecodeError, TypeError, KeyError) as exc:
-            log.warning("poison_work_item_skipped", partition=msg.partition(),
-                        offset=msg.offset(), error=str(exc))
+            item = self.codec.decode_as(RunBacktest, msg)
+        except PoisonMessage as poison:
+            self.poison.skip(poison)
             self._done(msg)
             return
         self.busy = True
@@ -272,6 +274,7 @@ class EngineWorker:
             self.consumer.resume(self.consumer.assignment())
         self._done(msg)
 
+    # ---- one work item ------------------------------------------------------------
     def _execute(self, item: RunBacktest) -> None:
         try:
             config: BacktestConfig | None = parse_config(orjson.loads(item.config_json))
@@ -293,41 +296,44 @@ class EngineWorker:
             log.info("job_failed", job_id=item.job_id, error_code=INVALID_CONFIG)
             return
         started = time.perf_counter()
+        outcome = self._backtest(run, config)
+        if outcome is not None:
+            self._complete(run, *outcome, started=started)
+
+    def _backtest(self, run: _Run, config: BacktestConfig) -> tuple[Metrics, str] | None:
+        """Run the engine: (metrics, result document) on success; None once the run
+        ended otherwise (cancelled, or failed and reported)."""
+        item, started = run.item, time.perf_counter()
         try:
-            result = run_backtest(config, self.store, run.on_progress)
-            formatted: dict[str, Any] = format_metrics(result.metrics)
-            for name in ("total_trades", "avg_trade_duration_seconds"):
-                formatted[name] = int(formatted[name] or 0)  # 0 when no trades; Avro longs
-            metrics = Metrics(**{k: formatted[k] for k in Metrics.__dataclass_fields__})
-            document = result_document(result)
-            document["metrics"] = metrics.as_dict()  # one rendering for job and result
-            document_json = orjson.dumps(document).decode()
+            return _rendered(run_backtest(config, self.store, run.on_progress))
         except BacktestCancelled:
             log.info("job_cancelled", job_id=item.job_id, attempt=item.attempt,
                      run_id=run.run_id, progress=round(run.last_fraction, 4),
                      seconds=round(time.perf_counter() - started, 3))
-            return
         except BacktestError as exc:
             run.report(RunFailed, error_code=exc.code, error_message=exc.message)
             log.info("job_failed", job_id=item.job_id, error_code=exc.code,
                      error_message=exc.message)
-            return
         except _ShuttingDown:
             raise
         except Exception as exc:  # a bug must fail the job, not the worker
             log.exception("engine_error", job_id=item.job_id)
             run.report(RunFailed, error_code=ENGINE_ERROR, error_message=type(exc).__name__)
-            return
-        result_ref = f"{item.job_id}/{item.attempt}"
+        return None
+
+    def _complete(self, run: _Run, metrics: Metrics, document_json: str,
+                  started: float) -> None:
+        """The result first, then the report that points at it."""
+        item = run.item
         self.send(self.topics.results, item.job_id,
                   BacktestResult(job_id=item.job_id, attempt=item.attempt,
                                  document_json=document_json))
-        run.report(RunCompleted, metrics=metrics, result_ref=result_ref)
+        run.report(RunCompleted, metrics=metrics, result_ref=f"{item.job_id}/{item.attempt}")
         log.info("job_completed", job_id=item.job_id, attempt=item.attempt,
                  seconds=round(time.perf_counter() - started, 3),
                  result_bytes=len(document_json))
 
-    def _done(self, msg: Any) -> None:
+    def _done(self, msg: Message) -> None:
         """Store and commit the offset once everything this item produced is acknowledged."""
         remaining = self.producer.flush(30)
         if remaining:
@@ -342,6 +348,17 @@ class EngineWorker:
         self.producer.flush(10)
         self.consumer.close()
         self.cancel_watch.close()
+
+
+def _rendered(result: EngineResult) -> tuple[Metrics, str]:
+    """The run's metrics as the API shows them, and its result document as JSON."""
+    formatted: dict[str, Any] = format_metrics(result.metrics)
+    for name in ("total_trades", "avg_trade_duration_seconds"):
+        formatted[name] = int(formatted[name] or 0)  # 0 when no trades; Avro longs
+    metrics = Metrics(**{k: formatted[k] for k in Metrics.__dataclass_fields__})
+    document = result_document(result)
+    document["metrics"] = metrics.as_dict()  # one rendering for job and result
+    return metrics, orjson.dumps(document).decode()
 
 
 def main() -> None:

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
-
 from cli.chaos.schedule import Step
 from cli.chaos.stack import BROKER, ChaosStack
-from jobs.messages import RunStarted, from_record
-from pipai.kafka_config import consumer_config
+from jobs import messages
+from jobs.messages import RunStarted
+from pipai.kafka.clients import new_consumer
+from pipai.kafka.codec import PoisonMessage, message_codec
+from pipai.kafka.reader import assign_at_end
 from pipai.log import get_logger
-from pipai.schema_log import kafka_codec
 from pipai.topics import Topics
-from schemas.codec import DecodeError
 
 log = get_logger("cli.chaos.faults")
 
@@ -49,20 +48,19 @@ def crash_loop(chaos: ChaosStack, target: str, duration_s: float) -> int:
     """SIGKILL `target` whenever it starts a run, restarting it each time, for duration_s."""
     settings = chaos.settings
     topic = Topics.for_prefix(settings.topic_prefix).reports
-    codec = kafka_codec(settings, publish=False)
-    consumer = Consumer(consumer_config(settings, None, log_level=0))
+    codec = message_codec(settings, messages, publish=False)
+    consumer = new_consumer(settings, log_level=0)
     kills = 0
     try:
-        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+        assign_at_end(consumer, topic)
         deadline = time.monotonic() + duration_s
         while time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=500, timeout=0.2):
                 if msg.error():
                     continue
                 try:
-                    report = from_record(*codec.decode(msg.value()))
-                except (DecodeError, TypeError, KeyError):
+                    report = codec.decode_message(msg)
+                except PoisonMessage:
                     continue
                 pid = chaos.pid(target)
                 if isinstance(report, RunStarted) and pid is not None \

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
 from cli.stack import Stack, demo_key
+from pipai.kafka.clients import new_admin
 from pipai.keys import ApiKey
 from pipai.log import get_logger
 from pipai.processes import free_port
@@ -90,7 +89,7 @@ class ChaosStack:
     def wait_members(self, timeout_s: float) -> None:
         from confluent_kafka import ConsumerGroupState
 
-        admin = AdminClient({"bootstrap.servers": self.settings.bootstrap, "log_level": 0})
+        admin = new_admin(self.settings, log_level=0)
         prefix = self.settings.topic_prefix
         groups = [f"{prefix}.orchestrator", f"{prefix}.engine"]
         deadline = time.monotonic() + timeout_s

@@ -35,7 +35,7 @@ from jobs.messages import (
     from_record,
 )
 from pipai.broker import LocalBroker
-from pipai.log_reader import read_topic
+from pipai.kafka.reader import read_topic
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from pipai.kafka_config import consumer_config
+from pipai.kafka.clients import consumer_config
 from pipai.topics import Topics
 from schemas.codec import default_codec
 from tests.integration.conftest import LiveStack, grid_config, start_stack

@@ -26,8 +26,8 @@ from confluent_kafka.admin import AdminClient
 from cli.stack import Stack
 from jobs.messages import InputDecided, JobAccepted, SubmitJob, from_record, to_record
 from pipai.broker import LocalBroker
-from pipai.kafka_config import consumer_config, producer_config
-from pipai.log_reader import read_topic
+from pipai.kafka.clients import consumer_config, producer_config
+from pipai.kafka.reader import read_topic
 from pipai.processes import kill
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings

@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from jobs.audit import verify
-from pipai.kafka_config import consumer_config
+from pipai.kafka.clients import consumer_config
 from pipai.processes import kill
 from pipai.topics import Topics
 from projections.rebuild import log_events
