@@ -25,9 +25,9 @@ import enum
 import threading
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
-from pipai.kafka_config import producer_config
+from pipai.kafka.clients import new_producer
 from pipai.log import get_logger
 from pipai.settings import Settings
 
@@ -60,9 +60,9 @@ class CommandLog:
         self.topic = topic
         self.message_timeout_s = delivery_timeout_s(settings.command_timeout_s)
         self.queue_patience_s = self.message_timeout_s * 0.6
-        self.producer = Producer(producer_config(settings, **{
+        self.producer = new_producer(settings, **{
             "enable.idempotence": False, "retries": 0, "linger.ms": 0,
-            "message.timeout.ms": int(self.message_timeout_s * 1000)}))
+            "message.timeout.ms": int(self.message_timeout_s * 1000)})
         try:  # connect and learn the partitions now, not in the first request's patience
             self.producer.list_topics(topic, timeout=self.message_timeout_s)
         except KafkaException as exc:

@@ -21,6 +21,7 @@ from typing import Any
 
 import faust
 
+from jobs import messages
 from orchestrator.faust_runtime import (
     FaustInputConsumer,
     FaustJobTable,
@@ -33,7 +34,7 @@ from orchestrator.faust_runtime import (
 )
 from orchestrator.orchestrator import Orchestrator
 from orchestrator.ports import InputRecord, Out
-from pipai.schema_log import kafka_codec
+from pipai.kafka.codec import message_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
 
@@ -73,7 +74,8 @@ def orchestrator_for(app: faust.App, settings: Settings) -> Orchestrator:
     # bytes keys and values: faust stores them raw (we serialise JobState ourselves)
     jobs = app.Table("jobs", partitions=settings.partitions, key_type=bytes, value_type=bytes)
     return Orchestrator(
-        settings, kafka_codec(settings), FaustJobTable(jobs), FaustLog(outputs),
+        settings, message_codec(settings, messages), FaustJobTable(jobs),
+        FaustLog(outputs),
         FaustInputConsumer(app),
         KafkaLogReader(settings, topics.events, f"{settings.topic_prefix}.orchestrator"),
         SystemClock(), exit_on_effect_failure)

@@ -31,7 +31,7 @@ from aiokafka.partitioner import murmur2
 
 from jobs.decider import JobState, decide_with_reason, evolve, work_for
 from jobs.liveness import LivenessTracker
-from jobs.messages import InputDecided, Report, WorkerSilent, from_record, to_record
+from jobs.messages import InputDecided, Report, WorkerSilent
 from jobs.state_codec import dump_state, load_state
 from orchestrator.input_gaps import InputGaps, Verdict
 from orchestrator.pending import PendingStates
@@ -47,10 +47,10 @@ from orchestrator.ports import (
     Out,
 )
 from orchestrator.reconcile import WATERMARK_KEY, fold_missing
+from pipai.kafka.codec import MessageCodec, PoisonLog, PoisonMessage
 from pipai.log import get_logger
 from pipai.settings import Settings
 from pipai.topics import Topics
-from schemas.codec import Codec, DecodeError
 
 log = get_logger("orchestrator")
 
@@ -66,7 +66,7 @@ def partition_of(key: bytes, partitions: int) -> int:
 class Orchestrator:
     """Decides every input of its partitions; its bookkeeping lives in its fields."""
 
-    def __init__(self, settings: Settings, codec: Codec, table: JobTable, log_: Log,
+    def __init__(self, settings: Settings, codec: MessageCodec, table: JobTable, log_: Log,
                  consumer: InputConsumer, reader: LogReader, clock: Clock,
                  on_effect_failed: Callable[[BaseException], None]) -> None:
         topics = Topics.for_prefix(settings.topic_prefix)
@@ -83,6 +83,7 @@ class Orchestrator:
         self.gaps = InputGaps()  # the next offset each input partition must deliver
         self.liveness = LivenessTracker(int(settings.heartbeat_timeout_s * 1000))
         self.counters: Counter[str] = Counter()
+        self.poison = PoisonLog(log)
         self.reconciled: set[int] = set()  # input partitions whose table matches the log
         self.seeded_for: set[int] = set()  # the partitions liveness was last seeded from
         self.acked: dict[int, int] = {}  # events partition -> offset after the last acked
@@ -192,15 +193,14 @@ class Orchestrator:
     async def _decode(self, record: InputRecord) -> tuple[str, Any] | None:
         """(record name, message), or None for poison (decided as such)."""
         try:
-            name, fields = self.codec.decode(record.value)
-            message = from_record(name, fields)
-        except (DecodeError, TypeError, KeyError) as exc:
+            message = self.codec.decode(record.value, record.topic, record.partition,
+                                        record.offset)
+        except PoisonMessage as poison:
             self.counters["poison"] += 1
-            log.warning("poison_message_skipped", topic=record.topic,
-                        partition=record.partition, offset=record.offset, error=str(exc),
-                        poison_total=self.counters["poison"])
-            await self._record_decision(record, "", "", "poison", type(exc).__name__, [])
+            self.poison.skip(poison)
+            await self._record_decision(record, "", "", "poison", poison.cause, [])
             return None
+        name = type(message).__name__  # each class is named like its Avro record
         job_id = message.job_id
         if record.key is not None and record.key.decode(errors="replace") != job_id:
             self.counters["poison"] += 1
@@ -303,4 +303,4 @@ class Orchestrator:
         self.seeded_for = set(active)
 
     def _encode(self, message: Any) -> bytes:
-        return self.codec.encode(*to_record(message))
+        return self.codec.encode(message)

@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import TopicPartition
 
-from jobs import messages
 from jobs.decider import JobState, evolve, work_for
 from jobs.messages import Event, RunBacktest, is_event
 from pipai.kafka.clients import new_consumer
 from pipai.kafka.codec import MessageCodec, PoisonMessage
 from pipai.kafka.reader import read_partition as read_partition  # used by the orchestrator
 from pipai.settings import Settings
-from schemas.codec import Codec
 
 WATERMARK_KEY = b"\x00events-watermark/%d"
 
@@ -57,14 +55,13 @@ class Reconciliation:
     gaps: list[tuple[str, int]] = field(default_factory=list)
 
 
-def fold_missing(records: list[tuple[int, bytes]], codec: Codec,
+def fold_missing(records: list[tuple[int, bytes]], codec: MessageCodec,
                  load: Callable[[str], JobState]) -> Reconciliation:
     """Fold the events the table lacks (pure but for `load`, the table lookup)."""
     out = Reconciliation()
-    decoder = MessageCodec(codec, messages)
     for _, value in records:
         try:
-            event: Event = decoder.decode(value)
+            event: Event = codec.decode(value)
         except PoisonMessage:  # not an event, so nothing the table can lack
             continue
         if not is_event(event):

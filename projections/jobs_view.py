@@ -9,7 +9,6 @@ walks newest first, ties broken by ascending job id)::
     r\\x00{job_id}\\x00{attempt:06d}               -> Get Result document (JSON bytes)
     i\\x00{owner}\\x00{index}\\x00{inv}\\x00{job_id}  -> b""  listing indexes:
         index = "*" (all), "s={status}", "t={template}", "st={status}|{template}"
-    k\\x00{owner}\\x00{idempotency_key}           -> job_id
     o\\x00{topic}\\x00{partition}                  -> next offset to consume (ascii int)
 
 A page of a listing is one range scan over one index, from the cursor's key,
@@ -119,18 +118,11 @@ class JobsView:
             batch.delete(_index_key(before.owner, name, before.submitted_at or 0, before.job_id))
         for name in new - old:
             batch.put(_index_key(after.owner, name, after.submitted_at, after.job_id), b"")
-        if after.idempotency_key and not before.exists:
-            batch.put(SEP.join([b"k", after.owner.encode(), after.idempotency_key.encode()]),
-                      after.job_id.encode())
 
     # ---- reads -----------------------------------------------------------------------
     def get(self, job_id: str) -> JobState | None:
         raw = self.db.get(SEP.join([b"j", job_id.encode()]))
         return None if raw is None else load_state(raw, job_id)
-
-    def job_for_idempotency_key(self, owner: str, key: str) -> str | None:
-        raw = self.db.get(SEP.join([b"k", owner.encode(), key.encode()]))
-        return None if raw is None else raw.decode()
 
     def history(self, job_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         prefix = SEP.join([b"h", job_id.encode(), b""])

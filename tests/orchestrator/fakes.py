@@ -13,12 +13,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.messages import Metrics, from_record, to_record
+from jobs import messages
+from jobs.messages import Metrics
 from orchestrator.orchestrator import Orchestrator, partition_of
 from orchestrator.ports import TP, Ack, InputRecord, Out
+from pipai.kafka.codec import MessageCodec
 from pipai.settings import Settings
 from pipai.topics import Topics
-from schemas.codec import Codec, default_codec
+from schemas.codec import default_codec
 
 SETTINGS = Settings(partitions=2, heartbeat_timeout_s=10.0, max_attempts=2,
                     instance="test-1", topic_prefix="t")
@@ -26,6 +28,8 @@ TOPICS = Topics.for_prefix(SETTINGS.topic_prefix)
 METRICS = Metrics(sharpe="1.5", sortino=None, calmar=None, max_drawdown="0.1",
                   win_rate="0.5", profit_factor=None, cagr=None, expected_value=None,
                   total_trades=3, avg_trade_duration_seconds=60)
+
+CODEC = MessageCodec(default_codec(), messages)  # the orchestrator's, without a broker
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,8 @@ class MemoryLog:
 
     def messages(self, out: Out, partition: int | None = None) -> list[Any]:
         """The decoded messages of `out` (of one partition, or all in partition order)."""
-        codec = default_codec()
         parts = [partition] if partition is not None else sorted(self.records[out])
-        return [from_record(*codec.decode(value))
+        return [CODEC.decode(value)
                 for p in parts for _, value in self.records[out].get(p, [])]
 
 
@@ -155,7 +158,7 @@ class Rig:
 
     def __init__(self, log: MemoryLog | None = None, table: MemoryTable | None = None,
                  clock: FakeClock | None = None) -> None:
-        self.codec: Codec = default_codec()
+        self.codec = CODEC
         self.log = log or MemoryLog()
         self.table = table or MemoryTable()
         self.consumer = MemoryConsumer()
@@ -179,7 +182,7 @@ class Rig:
             offset = self.next_offset.get(tp, 0)
         self.next_offset[tp] = max(self.next_offset.get(tp, 0), offset + 1)
         if value is None:
-            value = self.codec.encode(*to_record(message))
+            value = self.codec.encode(message)
         return InputRecord(topic, partition, offset, key or job_id.encode(), value)
 
     def commit(self) -> None:

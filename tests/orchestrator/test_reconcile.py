@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from jobs import messages
 from jobs.decider import JobState, decide, evolve, initial_state
 from jobs.messages import (
     Event,
@@ -14,13 +15,13 @@ from jobs.messages import (
     RunStarted,
     SubmitJob,
     WorkerSilent,
-    to_record,
 )
 from jobs.statuses import QUEUED, RUNNING
 from orchestrator.reconcile import fold_missing
+from pipai.kafka.codec import MessageCodec
 from schemas.codec import default_codec
 
-CODEC = default_codec()
+CODEC = MessageCodec(default_codec(), messages)
 T0 = 1_700_000_000_000
 
 
@@ -43,7 +44,7 @@ def history(job_id: str) -> list[Event]:
 
 
 def records(events: Sequence[object]) -> list[tuple[int, bytes]]:
-    return [(offset, CODEC.encode(*to_record(e))) for offset, e in enumerate(events)]
+    return [(offset, CODEC.encode(e)) for offset, e in enumerate(events)]
 
 
 def loader(states: dict[str, JobState]) -> Callable[[str], JobState]:
@@ -97,6 +98,6 @@ def test_poison_and_records_that_are_not_events_are_skipped() -> None:
                            input_offset=0, input_type="SubmitJob", outcome="events",
                            reason="", event_seqs=[1], instance="i", decided_at=T0)
     found = fold_missing(
-        [(0, b"garbage"), *records([accepted]), (2, CODEC.encode(*to_record(decided))),
-         (3, CODEC.encode(*to_record(started)))], CODEC, loader({}))
+        [(0, b"garbage"), *records([accepted]), (2, CODEC.encode(decided)),
+         (3, CODEC.encode(started))], CODEC, loader({}))
     assert found.folded == 2 and found.states["a"].status == RUNNING
