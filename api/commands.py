@@ -24,14 +24,13 @@ from collections.abc import Callable
 
 from api.command_log import CommandLog, Delivery
 from jobs.decider import JobState
-from jobs.messages import CancelJob, Event, JobAccepted, SubmitJob, to_record
+from jobs.messages import Command, Event, JobAccepted, SubmitJob, to_record
 from pipai.log import get_logger
 from pipai.settings import Settings
 from pipai.topics import Topics
 from schemas.codec import Codec
 
 log = get_logger("api.commands")
-Command = SubmitJob | CancelJob
 # How long a command that may not be on the log is re-sent, and the backoff cap.
 RESEND_FOR_S = 600.0
 RESEND_MAX_DELAY_S = 30.0

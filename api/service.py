@@ -21,12 +21,12 @@ from typing import Any, Protocol
 import orjson
 
 from api.auth import Caller
-from api.commands import Command, CommandPending, CommandUndecided
+from api.commands import CommandPending, CommandUndecided
 from api.errors import ApiError
 from api.replica import JobsReplica, owned
 from engine import ConfigError, parse_config
 from jobs.decider import JobState, decide, initial_state
-from jobs.messages import CancelJob, CommandRejected, Event, SubmitJob
+from jobs.messages import CancelJob, Command, CommandRejected, Event, SubmitJob
 from projections.jobs_view import JobsView
 
 
@@ -110,8 +110,7 @@ class JobsService:
         checked_config(config)
         command = self._submit_command(caller, config, idempotency_key, request_id)
         view = self.jobs.served()
-        if idempotency_key and (replay := _replayed(view, command)) is not None:
-            return replay
+        # A key seen before: its job exists, `send` sends nothing and the replay answers.
         exists = (lambda: _exists(view, command.job_id)) if idempotency_key else None
         try:
             event = await self.commands.send(command, already_decided=exists)
@@ -119,7 +118,8 @@ class JobsService:
             return _outcome_of(undecided)
         raise_if_rejected([event] if event is not None else [])
         raced = idempotency_key and (event is None or event.causation_id != command.command_id)
-        # Another request with the same key got there first (a concurrent retry): its job.
+        # The key's job existed already, or another request with it got there first (a
+        # concurrent retry): that job, or IDEMPOTENCY_CONFLICT for another body.
         if raced and (replay := _replayed(view, command)) is not None:
             return replay
         return Decided(owned(view, caller, command.job_id))

@@ -20,6 +20,7 @@ from typing import Any
 from engine.contract import BacktestConfig, ConfigError
 from engine.fees import FEE_MODELS, FeeModel
 from engine.templates import Template, template
+from engine.templates.base import DECIMAL_PATTERN
 from engine.timeframes import TIMEFRAMES
 
 MAX_SYMBOLS = 10
@@ -27,7 +28,7 @@ MAX_LEVERAGE = 125
 MAX_FEE_BPS = 1_000.0
 MAX_CAPITAL = 1e12
 
-_DECIMAL = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,18})?$")
+_DECIMAL = re.compile(DECIMAL_PATTERN)  # the templates' decimal params follow the same rule
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _FIELDS = {

@@ -6,7 +6,6 @@ Pure: takes the events of the log (in log order) and returns findings. Used by
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -45,7 +44,6 @@ def verify(events: Iterable[Event]) -> AuditReport:
     states: dict[str, JobState] = {}
     seen: dict[tuple[str, int], Event] = {}
     findings: list[Finding] = []
-    per_job: dict[str, int] = defaultdict(int)
     count = duplicates = 0
     for event in events:
         count += 1
@@ -68,7 +66,6 @@ def verify(events: Iterable[Event]) -> AuditReport:
         if illegal:
             findings.append(Finding(event.job_id, event.seq, "illegal_transition", illegal))
         states[event.job_id] = evolve(state, event)
-        per_job[event.job_id] += 1
     return AuditReport(count, len(states), duplicates, findings, states)
 
 

@@ -73,10 +73,6 @@ def job_not_found(job_id: str) -> str:
     return f"job {job_id} not found"
 
 
-def is_terminal(state: JobState) -> bool:
-    return state.is_terminal
-
-
 # ---- decide -----------------------------------------------------------------------
 
 def decide(state: JobState, message: Input) -> list[Event]:

@@ -30,11 +30,11 @@ class LivenessTracker:
 
     def reseed(self, states: Iterable[JobState], now_ms: int) -> None:
         running = {s.job_id: s for s in states if s.status == RUNNING}
-        self._running = {
-            job_id: self._running.get(job_id, (s.attempt, now_ms))
-            if self._running.get(job_id, (None, 0))[0] == s.attempt else (s.attempt, now_ms)
-            for job_id, s in running.items()
-        }
+        fresh: dict[str, tuple[int, int]] = {}
+        for job_id, s in running.items():
+            known = self._running.get(job_id)  # kept while the same attempt runs
+            fresh[job_id] = known if known and known[0] == s.attempt else (s.attempt, now_ms)
+        self._running = fresh
 
     def silent(self, now_ms: int) -> list[tuple[str, int]]:
         """Attempts silent for the timeout; each is reported once per timeout."""

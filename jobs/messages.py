@@ -99,7 +99,7 @@ class RunFailed:
     occurred_at: int
 
 
-# ---- a timer input (orchestrator -> itself, never on a topic) -------------------------
+# ---- a timer input (orchestrator -> itself, through `commands`) -----------------------
 
 @dataclass(frozen=True, slots=True)
 class WorkerSilent:

@@ -1,5 +1,7 @@
-"""The ten metrics' names, declared once (docs/engine.md, "Metrics"): the engine's result
-document, the `Metrics` record, the API's model and the CLI all read them from here."""
+"""The ten metrics' names, declared once (docs/engine.md, "Metrics"). The `Metrics` record,
+the engine's result document and the API's model each keep their own typed copy, and
+tests hold every copy equal to these names (tests/jobs/test_events.py,
+tests/engine/test_engine_results.py, tests/api/test_models.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The `Metrics` record a succeeded run carries: the ten metrics of docs/engine.md, "Metrics",
 as the API shows them. Its fields are the names of `jobs.metric_names`, in that order
-(held by tests/jobs/test_metrics.py)."""
+(held by tests/jobs/test_events.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """A job's statuses, declared once (docs/architecture.md, "The decider"): the decider, the
-API's models and filters, the CLI and the chaos checker all read them from here."""
+events, the audit and the API's models and filters read them from here; the SDK, which may
+not import the server, keeps a copy held equal by tests/pipai/test_client_statuses.py."""
 
 from __future__ import annotations
 

@@ -37,7 +37,6 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 MAGIC = b"\xc3\x01"
 HEADER_LEN = 10
 SCHEMA_DIR = Path(__file__).resolve().parent
-TYPES_DIR = SCHEMA_DIR / "types"
 NAMESPACE = "ai.pipai.backtest"
 RESOLVE_EVERY_S = 10.0
 
@@ -138,7 +137,6 @@ class Codec:
             raise DecodeError(f"{writer.name} did not decode to a record")
         return writer.name, record
 
-
     def _writer(self, fp: bytes) -> _Schema:
         if not self.store.knows(fp) and self.resolve is not None:
             now = time.monotonic()
@@ -149,7 +147,7 @@ class Codec:
         return self.store.writer(fp)
 
 
-def named_types(folder: Path = TYPES_DIR) -> dict[str, dict[str, Any]]:
+def named_types(folder: Path) -> dict[str, dict[str, Any]]:
     """The named types of `folder`, by short and by full name."""
     named: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.avsc")):

@@ -81,7 +81,7 @@ class Violation:
         return f"{self.kind} {self.key}: {self.detail}"
 
 
-def _accepted(events: Iterable[Event]) -> dict[str, JobAccepted]:
+def accepted_by_job(events: Iterable[Event]) -> dict[str, JobAccepted]:
     out: dict[str, JobAccepted] = {}
     for event in events:
         if isinstance(event, JobAccepted):
@@ -89,7 +89,7 @@ def _accepted(events: Iterable[Event]) -> dict[str, JobAccepted]:
     return out
 
 
-def _terminals(events: Iterable[Event]) -> dict[str, list[Event]]:
+def terminals_by_job(events: Iterable[Event]) -> dict[str, list[Event]]:
     """The distinct terminal events of each job (a (job_id, seq) repeated counts once)."""
     out: dict[str, dict[int, Event]] = defaultdict(dict)
     for event in events:
@@ -101,7 +101,7 @@ def _terminals(events: Iterable[Event]) -> dict[str, list[Event]]:
 def check_creates(creates: Iterable[Create], events: list[Event]) -> list[Violation]:
     """201/202: the job is on the log (lost if not). 503: nothing it sent was accepted
     (false_503 if a JobAccepted carries its request id as correlation id)."""
-    accepted = _accepted(events)
+    accepted = accepted_by_job(events)
     by_correlation = {e.correlation_id: e.job_id for e in accepted.values()}
     found: list[Violation] = []
     for create in creates:
@@ -137,8 +137,8 @@ def check_terminal(events: list[Event], now_ms: int, running_bound_ms: int) -> l
     """Every accepted job reaches exactly one terminal event, and none is running longer
     than the bound (heartbeat timeout x attempts, plus the slack the runner gives)."""
     found: list[Violation] = []
-    terminals = _terminals(events)
-    for job_id in _accepted(events):
+    terminals = terminals_by_job(events)
+    for job_id in accepted_by_job(events):
         ends = terminals.get(job_id, [])
         if not ends:
             found.append(Violation("stuck", job_id, "accepted, no terminal event"))
@@ -166,7 +166,7 @@ def check_audit(events: list[Event]) -> tuple[list[Violation], dict[str, JobStat
 
 def check_cancels(cancels: Iterable[Cancel], events: list[Event]) -> list[Violation]:
     """A cancel answered 200 was decided as JobCancelled: the job must end cancelled."""
-    terminals = _terminals(events)
+    terminals = terminals_by_job(events)
     found: list[Violation] = []
     for cancel in cancels:
         if cancel.status != 200:
@@ -179,17 +179,21 @@ def check_cancels(cancels: Iterable[Cancel], events: list[Event]) -> list[Violat
     return found
 
 
+def decided_keys(log: LogContents) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of every input some InputDecided names."""
+    return {(d.input_topic, d.input_partition, d.input_offset) for d in log.decisions}
+
+
 def check_inputs(log: LogContents) -> list[Violation]:
     """Every message of `commands` and `reports` has at least one InputDecided (the same
     input may be decided again after a crash), and a decision that claims events names
     seqs the job really has on the log."""
-    decided: set[tuple[str, int, int]] = set()
+    decided = decided_keys(log)
     seqs: dict[str, set[int]] = defaultdict(set)
     for event in log.events:
         seqs[event.job_id].add(event.seq)
     found: list[Violation] = []
     for d in log.decisions:
-        decided.add((d.input_topic, d.input_partition, d.input_offset))
         if d.outcome == "events":
             missing = [s for s in d.event_seqs if s not in seqs.get(d.job_id, set())]
             if missing or not d.event_seqs:

@@ -81,10 +81,6 @@ class Load:
             self._ticker.join()
             self._ticker = None
 
-    def drain(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._pool = ThreadPoolExecutor(16, thread_name_prefix="chaos-load")
-
     def close(self) -> None:
         self.stop()
         self._pool.shutdown(wait=True)

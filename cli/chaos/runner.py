@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
 from cli.chaos.faults import inject
 from cli.chaos.invariants import (
     COUNTERS,
@@ -31,18 +29,21 @@ from cli.chaos.invariants import (
     Create,
     LogContents,
     Violation,
+    accepted_by_job,
     check,
     check_view,
     count,
+    decided_keys,
     decision_reasons,
     input_key,
+    terminals_by_job,
 )
 from cli.chaos.load import Load, LoadShape
 from cli.chaos.logview import LogView
 from cli.chaos.schedule import ENGINE_CRASHLOOP, FAULTS, Step, schedule
 from cli.chaos.stack import ChaosStack, chaos_settings
 from jobs.decider import JobState
-from pipai.client import JOBS, PipaiAuth
+from pipai.client import Client
 from pipai.log import get_logger
 
 log = get_logger("cli.chaos")
@@ -192,16 +193,14 @@ class Run:
         log_now = self._contents()
         # what an earlier iteration already reported (lost, stuck, undecided) is not waited for
         off = {key for _, key in self.seen}
-        accepted = {e.job_id for e in log_now.events if type(e).__name__ == "JobAccepted"}
-        ended = {e.job_id for e in log_now.events
-                 if type(e).__name__ in ("JobSucceeded", "JobFailed", "JobCancelled")}
+        accepted_ids = set(accepted_by_job(log_now.events))
+        ended = set(terminals_by_job(log_now.events))
         answered = {c.job_id for c in self.creates if c.status in (201, 202) and c.job_id}
-        if not (accepted - off) <= ended or not (answered - off) <= accepted:
+        if not (accepted_ids - off) <= ended or not (answered - off) <= accepted_ids:
             return False
         if not log_now.decisions_topic_exists:
             return True  # nothing to wait for: check_inputs reports every input undecided
-        decided = {(d.input_topic, d.input_partition, d.input_offset)
-                   for d in log_now.decisions}
+        decided = decided_keys(log_now)
         return all((m.topic, m.partition, m.offset) in decided
                    or input_key(m) in off for m in log_now.inputs)
 
@@ -244,20 +243,12 @@ class Run:
 
 
 def _all_jobs(url: str, api_key: str, secret: str) -> dict[str, dict[str, Any]]:
-    """Every job object an API instance serves, through its listing."""
-    jobs: dict[str, dict[str, Any]] = {}
-    with httpx.Client(base_url=url, auth=PipaiAuth(api_key, secret), timeout=10) as client:
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-            response = client.get(JOBS, params=params)
-            response.raise_for_status()
-            page = response.json()
-            for job in page["data"]:
-                jobs[job["id"]] = job
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return jobs
+    """Every job object an API instance serves, through its listing (the SDK's paging)."""
+    client = Client(url, api_key, secret, timeout_s=10)
+    try:
+        return {job["id"]: job for job in client.iter_jobs()}
+    finally:
+        client.close()
 
 
 def _fmt(answers: Counter[str]) -> str:

@@ -22,9 +22,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.commands import Command, CommandNotOnLog, CommandPending
+from api.commands import CommandNotOnLog, CommandPending
 from jobs.decider import decide, initial_state
 from jobs.messages import (
+    Command,
     Event,
     JobAccepted,
     JobCancelled,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from jobs import messages
-from jobs.decider import JobState, decide, evolve, initial_state
+from jobs.decider import JobState, evolve, initial_state
 from jobs.messages import (
     Event,
     Input,
@@ -20,6 +20,7 @@ from jobs.statuses import QUEUED, RUNNING
 from orchestrator.reconcile import fold_missing
 from pipai.kafka.codec import MessageCodec
 from schemas.codec import default_codec
+from tests.jobs.helpers import decide_all
 
 CODEC = MessageCodec(default_codec(), messages)
 T0 = 1_700_000_000_000
@@ -34,13 +35,7 @@ def history(job_id: str) -> list[Event]:
                    occurred_at=T0 + 1, max_attempts=3),
         WorkerSilent(job_id=job_id, attempt=1, now=T0 + 60_000, max_attempts=3),
     ]
-    state = initial_state(job_id)
-    events: list[Event] = []
-    for message in inputs:
-        for event in decide(state, message):
-            state = evolve(state, event)
-            events.append(event)
-    return events
+    return decide_all(initial_state(job_id), inputs)[1]
 
 
 def records(events: Sequence[object]) -> list[tuple[int, bytes]]:

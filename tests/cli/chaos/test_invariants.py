@@ -25,6 +25,7 @@ from jobs.messages import (
     SubmitJob,
     WorkerSilent,
 )
+from tests.jobs.helpers import decide_all
 from tests.jobs.test_decider import METRICS
 
 BOUND_MS = 30_000
@@ -48,11 +49,7 @@ def _run(job_id: str, *, cancel: bool = False, start_at: int = 1_000,
         inputs.append(RunCompleted(job_id=job_id, attempt=1, run_id="r1", report_seq=2,
                                    metrics=METRICS, result_ref=f"{job_id}/1",
                                    occurred_at=end_at))
-    for message in inputs:
-        for event in decide(state, message):  # type: ignore[arg-type]
-            state = evolve(state, event)
-            events.append(event)
-    return events
+    return events + decide_all(state, inputs)[1]  # type: ignore[arg-type]
 
 
 def _clean() -> tuple[LogContents, list[Create], list[Cancel]]:
