@@ -24,11 +24,11 @@ from collections.abc import Callable
 
 from api.command_log import CommandLog, Delivery
 from jobs.decider import JobState
-from jobs.messages import Command, Event, JobAccepted, SubmitJob, to_record
+from jobs.messages import Command, Event, JobAccepted, SubmitJob
+from pipai.kafka.codec import MessageCodec
 from pipai.log import get_logger
 from pipai.settings import Settings
 from pipai.topics import Topics
-from schemas.codec import Codec
 
 log = get_logger("api.commands")
 # How long a command that may not be on the log is re-sent, and the backoff cap.
@@ -53,7 +53,7 @@ class CommandNotOnLog(CommandUndecided):
 
 
 class CommandBus:
-    def __init__(self, settings: Settings, codec: Codec) -> None:
+    def __init__(self, settings: Settings, codec: MessageCodec) -> None:
         self.settings = settings
         self.codec = codec
         self.log = CommandLog(settings, Topics.for_prefix(settings.topic_prefix).commands)
@@ -119,7 +119,7 @@ class CommandBus:
 
     async def _append(self, command: Command) -> Delivery:
         delivery = await self.log.append(command.job_id.encode(),
-                                         self.codec.encode(*to_record(command)))
+                                         self.codec.encode(command))
         if delivery is not Delivery.ON_LOG:
             log.warning("command_not_acknowledged", command_id=command.command_id,
                         job_id=command.job_id, delivery=delivery.value)

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,7 @@ from pipai.keys import ApiKey, KeyStore
 from pipai.log import get_logger
 from pipai.processes import spawn, stop
 from pipai.settings import Settings
-from pipai.topics import ensure_topics
+from pipai.topics import Groups, ensure_topics
 
 log = get_logger("cli.stack")
 
@@ -145,29 +145,34 @@ class Stack:
             time.sleep(0.2)  # poll interval of a readiness check with a deadline
         raise TimeoutError(f"the API did not answer within {timeout_s}s")
 
-    def wait_groups(self, timeout_s: float = 120.0) -> None:
-        """Wait until the orchestrator and engine consumer groups are stable (ready to work)."""
+    def wait_groups(self, timeout_s: float = 120.0, members: int | None = None,
+                    watch_children: bool = True) -> None:
+        """Wait until the orchestrator and engine consumer groups are stable (ready to work),
+        with `members` members each if given; an exited child fails the wait at once unless
+        `watch_children` is off (the chaos suite kills and restarts children on purpose)."""
         from confluent_kafka import ConsumerGroupState
 
         from pipai.kafka.clients import new_admin
 
         admin = new_admin(self.settings, log_level=0)
         prefix = self.settings.topic_prefix
-        groups = [f"{prefix}.orchestrator", f"{prefix}.engine"]
+        groups = list(astuple(Groups.for_prefix(prefix)))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for name, proc in self.children.items():
-                if proc.poll() is not None:
+                if watch_children and proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}")
             try:
                 described = admin.describe_consumer_groups(groups, request_timeout=5)
-                states = [f.result().state for f in described.values()]
-                if all(s == ConsumerGroupState.STABLE for s in states):
+                found = [f.result() for f in described.values()]
+                if all(g.state == ConsumerGroupState.STABLE
+                       and (members is None or len(g.members) == members) for g in found):
                     return
-            except Exception:  # group not there yet
+            except Exception:  # group not there yet, or the broker restarts
                 pass
             time.sleep(0.2)  # poll interval of a readiness check with a deadline
-        raise TimeoutError(f"consumer groups {groups} not stable within {timeout_s}s")
+        raise TimeoutError(f"consumer groups {groups} not stable"
+                           f"{f' with {members} members' if members else ''} in {timeout_s}s")
 
     def stop(self) -> None:
         for name in reversed(list(self.children)):

@@ -36,7 +36,7 @@ from orchestrator.orchestrator import Orchestrator
 from orchestrator.ports import InputRecord, Out
 from pipai.kafka.codec import message_codec
 from pipai.settings import Settings
-from pipai.topics import Topics
+from pipai.topics import Groups, Topics
 
 # the topics are raw bytes both ways: the codec (de)serialises the messages
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes,
@@ -47,7 +47,7 @@ def faust_app(settings: Settings) -> faust.App:
     datadir = (settings.data_dir / "orchestrator" / settings.instance).resolve()
     datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
-        f"{settings.topic_prefix}.orchestrator",
+        Groups.for_prefix(settings.topic_prefix).orchestrator,
         broker=f"kafka://{settings.bootstrap}",
         store="rocksdb://",
         datadir=str(datadir),
@@ -77,7 +77,7 @@ def orchestrator_for(app: faust.App, settings: Settings) -> Orchestrator:
         settings, message_codec(settings, messages), FaustJobTable(jobs),
         FaustLog(outputs),
         FaustInputConsumer(app),
-        KafkaLogReader(settings, topics.events, f"{settings.topic_prefix}.orchestrator"),
+        KafkaLogReader(settings, topics.events, app.conf.id),
         SystemClock(), exit_on_effect_failure)
 
 

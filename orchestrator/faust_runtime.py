@@ -23,7 +23,7 @@ from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.types import TP as FaustTP
 
 from orchestrator.ports import TP, Ack, InputRecord, Out
-from orchestrator.reconcile import committed_positions, read_partition
+from pipai.kafka.reader import committed_positions, read_partition
 from pipai.log import get_logger
 from pipai.settings import Settings
 
@@ -114,6 +114,9 @@ class FaustInputConsumer:
 
     def assigned(self) -> set[TP]:
         return {(tp.topic, tp.partition) for tp in self._app.consumer.assignment()}
+
+    def owns(self, tp: TP) -> bool:
+        return FaustTP(*tp) in self._app.consumer.assignment()
 
     def skip(self, record: InputRecord) -> None:
         message = record.context.message

@@ -262,7 +262,7 @@ class Orchestrator:
 
     def _store_state(self, job_id: str, state: JobState, record: InputRecord) -> None:
         """Store a state whose effects are all on the log (called from `pending`)."""
-        if record.partition not in self.active_partitions():
+        if not self.consumer.owns((self.commands_topic, record.partition)):
             return  # revoked meanwhile: its next owner reconciles the table with the log
         try:
             self.table.set(job_id.encode(), dump_state(state), within=record)

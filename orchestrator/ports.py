@@ -76,6 +76,9 @@ class InputConsumer(Protocol):
 
     def assigned(self) -> set[TP]: ...
 
+    def owns(self, tp: TP) -> bool:
+        """Whether `tp` is assigned now (one lookup, for the per-input path)."""
+
     def skip(self, record: InputRecord) -> None:
         """Drop `record` without acknowledging it, so its offset is never committed."""
 

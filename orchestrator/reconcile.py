@@ -16,35 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import TopicPartition
-
 from jobs.decider import JobState, evolve, work_for
 from jobs.messages import Event, RunBacktest, is_event
-from pipai.kafka.clients import new_consumer
 from pipai.kafka.codec import MessageCodec, PoisonMessage
-from pipai.kafka.reader import read_partition as read_partition  # used by the orchestrator
-from pipai.settings import Settings
 
 WATERMARK_KEY = b"\x00events-watermark/%d"
-
-
-def committed_positions(settings: Settings, group: str,
-                        tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    """Where the group resumes each input partition: its committed offset, or the low
-    watermark when none is committed (the orchestrator reads from the earliest)."""
-    consumer = new_consumer(settings, group)
-    try:
-        out: dict[tuple[str, int], int] = {}
-        committed = consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=30)
-        for tp in committed:
-            offset = tp.offset
-            if offset < 0:
-                offset = consumer.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), timeout=30)[0]
-            out[(tp.topic, tp.partition)] = offset
-        return out
-    finally:
-        consumer.close()
 
 
 @dataclass

@@ -27,11 +27,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_FILES = Path(__file__).resolve().parent / "broker_files"
 
 
-def kafka_version() -> str:
-    text = (KAFKA_FILES / "pom.xml").read_text()
-    return text.split("<kafka.version>")[1].split("</kafka.version>")[0]
-
-
 def fetch_kafka() -> Path:
     """Resolve the broker jars (Maven, once) and return the Kafka home folder."""
     out = subprocess.run(

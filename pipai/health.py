@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from pipai.kafka.clients import new_admin
 from pipai.settings import Settings
-from pipai.topics import Topics
+from pipai.topics import Groups, Topics
 
 UP, DOWN, STARTING, UNKNOWN = "up", "down", "starting", "unknown"
 
@@ -42,7 +42,8 @@ class ClusterProbe:
 
     def groups(self) -> dict[str, str]:
         prefix = self.settings.topic_prefix
-        return {"orchestrator": f"{prefix}.orchestrator", "engine": f"{prefix}.engine"}
+        groups = Groups.for_prefix(prefix)
+        return {"orchestrator": groups.orchestrator, "engine": groups.engine}
 
     def probe(self, view_offsets: dict[str, dict[int, int]] | None = None) -> ClusterHealth:
         """The broker answers a metadata request; the groups have members; how far the

@@ -1,4 +1,4 @@
-"""Request signing (docs/api.md, "Signing"), pure: no FastAPI, no clock of its own, no I/O.
+"""Request signing (docs/api.md, "Signed requests"), pure: no FastAPI, no clock of its own, no I/O.
 
 A signed request carries `X-PipAI-API-Key`, `X-PipAI-Timestamp` (Unix ms) and
 `X-PipAI-Signature`, the lowercase hex HMAC-SHA256, keyed with the UTF-8 bytes

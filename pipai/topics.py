@@ -62,6 +62,19 @@ class Topics:
         }
 
 
+@dataclass(frozen=True)
+class Groups:
+    """The consumer groups of the stack's processes, named once (health, the stack's
+    readiness waits and the processes themselves read them here)."""
+
+    orchestrator: str  # faust's app id, the orchestrator group
+    engine: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> Groups:
+        return cls(orchestrator=f"{prefix}.orchestrator", engine=f"{prefix}.engine")
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> Topics:
     """Create the topics if missing (existing ones are left as they are)."""
     topics = Topics.for_prefix(settings.topic_prefix)

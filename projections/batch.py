@@ -2,7 +2,7 @@
 messages, and the next offset of each partition they came from.
 
 The offsets are stored in the same RocksDB write as what was read, so a view
-resumes exactly where its content ends (docs/architecture.md, "Projections").
+resumes exactly where its content ends (docs/architecture.md, "Projection and API").
 """
 
 from __future__ import annotations

@@ -21,10 +21,9 @@ from jobs import messages
 from jobs.decider import JobState
 from jobs.messages import Event
 from pipai.kafka.clients import new_consumer
-from pipai.kafka.codec import MessageCodec, PoisonLog, PoisonMessage
+from pipai.kafka.codec import PoisonLog, PoisonMessage, message_codec
 from pipai.kafka.reader import topic_partitions, watermarks
 from pipai.log import get_logger
-from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
 from pipai.topics import Topics
 from projections.batch import ViewBatch
@@ -44,8 +43,7 @@ class ProjectionRunner:
         self.settings = settings
         self.view = view
         self.topics = Topics.for_prefix(settings.topic_prefix)
-        self.codec = kafka_codec(settings)  # the API writes commands with it too
-        self.message_codec = MessageCodec(self.codec, messages)
+        self.codec = message_codec(settings, messages)  # the API writes commands with it too
         self.listeners: list[Listener] = []
         self.poison = PoisonLog(log)
         self._stop = threading.Event()
@@ -74,15 +72,12 @@ class ProjectionRunner:
         return self._caught_up.wait(timeout_s)
 
     def _assign(self) -> None:
-        assignment = []
-        for topic in (self.topics.events, self.topics.results):
-            stored = self.view.offsets(topic)
-            for _, partition in topic_partitions(self.consumer, [topic]):
-                offset = stored.get(partition, OFFSET_BEGINNING)
-                assignment.append(TopicPartition(topic, partition, offset))
-        self.consumer.assign(assignment)
+        partitions = topic_partitions(self.consumer, [self.topics.events, self.topics.results])
+        stored = {topic: self.view.offsets(topic) for topic in {t for t, _ in partitions}}
+        self.consumer.assign([TopicPartition(t, p, stored[t].get(p, OFFSET_BEGINNING))
+                              for t, p in partitions])
         if self._targets is None:
-            events = topic_partitions(self.consumer, [self.topics.events])
+            events = [tp for tp in partitions if tp[0] == self.topics.events]
             self._targets = {partition: high for (_, partition), (_, high)
                              in watermarks(self.consumer, events).items()}
         self._check_caught_up()
@@ -117,9 +112,9 @@ class ProjectionRunner:
 
     def _follow(self) -> None:
         while not self._stop.is_set():
-            messages = self.consumer.consume(num_messages=1000, timeout=0.1)
-            if messages:
-                self._apply(messages)
+            consumed = self.consumer.consume(num_messages=1000, timeout=0.1)
+            if consumed:
+                self._apply(consumed)
             self._check_caught_up()
 
     def _apply(self, consumed: list[Message]) -> None:
@@ -128,7 +123,7 @@ class ProjectionRunner:
             if msg.error():
                 continue
             try:
-                batch.add(msg, self.message_codec)
+                batch.add(msg, self.codec)
             except PoisonMessage as poison:
                 self.poison.skip(poison)
         changed = batch.write(self.view)

@@ -63,7 +63,7 @@ from pipai.kafka.codec import PoisonLog, PoisonMessage, message_codec
 from pipai.kafka.reader import assign_at_end
 from pipai.log import get_logger
 from pipai.settings import Settings
-from pipai.topics import Topics
+from pipai.topics import Groups, Topics, ensure_topics
 
 log = get_logger("workers.engine_worker")
 PROGRESS_EVERY_S = 1.0
@@ -142,7 +142,8 @@ class EngineWorker:
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.store = MarketDataStore(settings.market_dir)
         self.producer = new_producer(settings)
-        self.consumer = new_consumer(settings, f"{settings.topic_prefix}.engine", **GROUP_CONFIG)
+        self.consumer = new_consumer(settings, Groups.for_prefix(settings.topic_prefix).engine,
+                                     **GROUP_CONFIG)
         self.cancel_watch = new_consumer(settings)
         self.cancelled: set[str] = set()
         self.stopping = False
@@ -296,14 +297,15 @@ class EngineWorker:
             log.info("job_failed", job_id=item.job_id, error_code=INVALID_CONFIG)
             return
         started = time.perf_counter()
-        outcome = self._backtest(run, config)
+        outcome = self._backtest(run, config, started)
         if outcome is not None:
             self._complete(run, *outcome, started=started)
 
-    def _backtest(self, run: _Run, config: BacktestConfig) -> tuple[Metrics, str] | None:
+    def _backtest(self, run: _Run, config: BacktestConfig,
+                  started: float) -> tuple[Metrics, str] | None:
         """Run the engine: (metrics, result document) on success; None once the run
         ended otherwise (cancelled, or failed and reported)."""
-        item, started = run.item, time.perf_counter()
+        item = run.item
         try:
             return _rendered(run_backtest(config, self.store, run.on_progress))
         except BacktestCancelled:
@@ -362,8 +364,6 @@ def _rendered(result: EngineResult) -> tuple[Metrics, str]:
 
 
 def main() -> None:
-    from pipai.topics import ensure_topics
-
     settings = Settings.from_env()
     ensure_topics(settings)
     worker = EngineWorker(settings)
@@ -374,7 +374,3 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     worker.run()
-
-
-if __name__ == "__main__":
-    main()

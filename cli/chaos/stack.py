@@ -12,13 +12,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cli.stack import Stack, demo_key
-from pipai.kafka.clients import new_admin
 from pipai.keys import ApiKey
 from pipai.log import get_logger
 from pipai.processes import free_port
@@ -84,27 +82,7 @@ class ChaosStack:
         for port in (self.settings.api_port, self.second_api_port):
             probe = Stack(self.settings.with_(api_port=port))
             probe.wait_api(key, timeout_s)
-        self.wait_members(timeout_s)
-
-    def wait_members(self, timeout_s: float) -> None:
-        from confluent_kafka import ConsumerGroupState
-
-        admin = new_admin(self.settings, log_level=0)
-        prefix = self.settings.topic_prefix
-        groups = [f"{prefix}.orchestrator", f"{prefix}.engine"]
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                described = admin.describe_consumer_groups(groups, request_timeout=5)
-                found = [f.result() for f in described.values()]
-                if all(g.state == ConsumerGroupState.STABLE and len(g.members) == 2
-                       for g in found):
-                    return
-            except Exception:  # the groups are not there yet, or the broker restarts
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"groups {groups} not stable with 2 members in {timeout_s}s")
-            time.sleep(0.3)  # poll interval of a readiness check with a deadline
+        self.stack.wait_groups(timeout_s, members=2, watch_children=False)
 
     def stop(self) -> None:
         for name in list(self.paused):

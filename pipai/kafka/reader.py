@@ -54,9 +54,8 @@ class ReadToEnd:
     """The messages of some partitions from their start offsets to the ends of now."""
 
     def __init__(self, consumer: Consumer, starts: Mapping[Partition, int],
-                 timeout_s: float = 30.0, batch: int = BATCH) -> None:
+                 timeout_s: float = 30.0) -> None:
         self.consumer = consumer
-        self.batch = batch
         self.ends: dict[Partition, int] = {}
         # next offset to read of each partition; its end once it is read
         self.positions: dict[Partition, int] = {}
@@ -71,7 +70,7 @@ class ReadToEnd:
         self.consumer.assign([TopicPartition(t, p, self.positions[(t, p)]) for t, p in todo])
         try:
             while todo:
-                for msg in self.consumer.consume(num_messages=self.batch, timeout=WAIT_S):
+                for msg in self.consumer.consume(num_messages=BATCH, timeout=WAIT_S):
                     if self._take(msg, todo):
                         yield msg
                 self._past_markers(todo)
@@ -105,12 +104,12 @@ class ReadToEnd:
         todo.discard(part)
 
 
-def read_topic(settings: Settings, topic: str, batch: int = BATCH) -> Iterator[Message]:
+def read_topic(settings: Settings, topic: str) -> Iterator[Message]:
     """Every message of `topic` up to its end offsets at the call, in partition order."""
     consumer = new_consumer(settings)
     try:
         starts = {part: 0 for part in topic_partitions(consumer, [topic])}
-        yield from ReadToEnd(consumer, starts, batch=batch)
+        yield from ReadToEnd(consumer, starts)
     finally:
         consumer.close()
 
@@ -125,5 +124,24 @@ def read_partition(settings: Settings, topic: str, partition: int,
         records = [(int(msg.offset() or 0), value) for msg in reader
                    if (value := msg.value()) is not None]  # yielded messages have offsets
         return records, reader.ends[(topic, partition)]
+    finally:
+        consumer.close()
+
+
+def committed_positions(settings: Settings, group: str,
+                        tps: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Where the group resumes each input partition: its committed offset, or the low
+    watermark when none is committed (the orchestrator reads from the earliest)."""
+    consumer = new_consumer(settings, group)
+    try:
+        out: dict[tuple[str, int], int] = {}
+        committed = consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=30)
+        for tp in committed:
+            offset = tp.offset
+            if offset < 0:
+                offset = consumer.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), timeout=30)[0]
+            out[(tp.topic, tp.partition)] = offset
+        return out
     finally:
         consumer.close()

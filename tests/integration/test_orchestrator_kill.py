@@ -31,7 +31,7 @@ from pipai.kafka.reader import read_topic
 from pipai.processes import kill
 from pipai.schema_log import kafka_codec
 from pipai.settings import Settings
-from pipai.topics import Topics, ensure_topics
+from pipai.topics import Groups, Topics, ensure_topics
 from tests.integration.conftest import grid_config, stack_settings
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def _wait_group_stable(settings: Settings, timeout_s: float = 90.0) -> None:
     from confluent_kafka import ConsumerGroupState
 
     admin = AdminClient({"bootstrap.servers": settings.bootstrap})
-    group = f"{settings.topic_prefix}.orchestrator"
+    group = Groups.for_prefix(settings.topic_prefix).orchestrator
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:

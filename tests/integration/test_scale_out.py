@@ -12,6 +12,7 @@ from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
 from pipai.processes import kill
+from pipai.topics import Groups
 from tests.integration.conftest import LiveStack, grid_config, start_stack
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,7 @@ def pair(kafka_bootstrap: str, market_dir: Path,
 
 def _group(live: LiveStack) -> Any:
     admin = AdminClient({"bootstrap.servers": live.settings.bootstrap, "log_level": 0})
-    group = f"{live.settings.topic_prefix}.orchestrator"
+    group = Groups.for_prefix(live.settings.topic_prefix).orchestrator
     return admin.describe_consumer_groups([group], request_timeout=10)[group].result()
 
 

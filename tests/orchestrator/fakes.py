@@ -108,6 +108,9 @@ class MemoryConsumer:
     def assigned(self) -> set[TP]:
         return set(self.assignment)
 
+    def owns(self, tp: TP) -> bool:
+        return tp in self.assignment
+
     def skip(self, record: InputRecord) -> None:
         self.skipped.append(record)
 
