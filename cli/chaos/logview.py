@@ -7,7 +7,7 @@ are kept (type "") because they too must be decided (as poison).
 
 from __future__ import annotations
 
-from confluent_kafka import Message
+from confluent_kafka import KafkaException, Message
 
 from cli.chaos.invariants import InputMessage, LogContents
 from jobs import messages
@@ -25,6 +25,7 @@ class LogView:
         self.events_topic = topics.events
         self.input_topics = (topics.commands, topics.reports)
         self.decisions_topic = topics.decisions
+        self.settings = settings
         self.codec = message_codec(settings, messages, publish=False)
         self.consumer = new_consumer(settings, log_level=0)  # quiet in outages
         self.positions: dict[Partition, int] = {}
@@ -34,7 +35,18 @@ class LogView:
         self.consumer.close()
 
     def refresh(self, timeout_s: float = 30.0) -> LogContents:
-        """Read every partition on to its high watermark as of now."""
+        """Read every partition on to its high watermark as of now. A client that cannot
+        reach the broker is replaced once: after a broker restart a long-lived consumer
+        was seen failing every metadata request for minutes while fresh clients connected
+        (the positions read so far are ours, so nothing is read twice)."""
+        try:
+            return self._read_on(timeout_s)
+        except KafkaException:
+            self.consumer.close()
+            self.consumer = new_consumer(self.settings, log_level=0)
+            return self._read_on(timeout_s)
+
+    def _read_on(self, timeout_s: float) -> LogContents:
         parts = topic_partitions(self.consumer, (self.events_topic, *self.input_topics,
                                                  self.decisions_topic), timeout_s)
         self.contents.decisions_topic_exists = any(t == self.decisions_topic for t, _ in parts)
@@ -42,6 +54,9 @@ class LogView:
                            timeout_s)
         for msg in reader:
             self._add(msg)
+            # kept per record, so a read cut short by an outage resumes after it
+            part = (str(msg.topic()), int(msg.partition() or 0))
+            self.positions[part] = int(msg.offset() or 0) + 1
         self.positions.update(reader.positions)
         return self.contents
 
