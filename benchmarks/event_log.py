@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -46,6 +47,13 @@ def total_messages(settings: Settings, topic: str) -> int:
         return sum(high - low for low, high in ends.values())
     finally:
         consumer.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc), in seconds: a figure that
+    holds when other work shares the cores, unlike a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_consume_rate(settings: Settings, topic: str, expected: int) -> float:
@@ -88,11 +96,14 @@ def main() -> None:
         base_events = total_messages(settings, topics.events)
         base_commands = total_messages(settings, topics.commands)
 
+        orchestrator = stack.children["orchestrator"].pid
+        cpu_before = cpu_seconds(orchestrator)
         started = time.perf_counter()
         _produce(settings, topics, n)
         while total_messages(settings, topics.events) < base_events + n:
             time.sleep(0.05)  # measurement poll
         orchestrated = n / (time.perf_counter() - started)
+        cpu_per_command_us = (cpu_seconds(orchestrator) - cpu_before) / n * 1e6
         raw_commands = raw_consume_rate(settings, topics.commands, base_commands + n)
 
         events = total_messages(settings, topics.events)
@@ -104,6 +115,8 @@ def main() -> None:
 
         print(f"jobs submitted:                       {n}")
         print(f"orchestrator: commands accepted/s     {orchestrated:12,.0f}")
+        print(f"orchestrator CPU per command, us      {cpu_per_command_us:12,.0f}"
+              f"  (CPU-bound ceiling {1e6 / cpu_per_command_us:,.0f}/s)")
         print(f"raw consume of commands topic, msg/s  {raw_commands:12,.0f}")
         print(f"  ratio orchestrator / raw            {orchestrated / raw_commands:12.3f}")
         print(f"projection rebuild: events/s          {rebuild_rate:12,.0f}  ({events} events)")
@@ -113,6 +126,7 @@ def main() -> None:
                           "orchestrator_commands_per_s": round(orchestrated),
                           "raw_commands_per_s": round(raw_commands),
                           "orchestrator_ratio": round(orchestrated / raw_commands, 3),
+                          "orchestrator_cpu_us_per_command": round(cpu_per_command_us),
                           "rebuild_events_per_s": round(rebuild_rate),
                           "raw_events_per_s": round(raw_events),
                           "rebuild_ratio": round(rebuild_rate / raw_events, 3)}))

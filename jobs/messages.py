@@ -169,9 +169,22 @@ MESSAGE_TYPES: dict[str, type[Any]] = {
 } | EVENTS
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def to_record(message: Any) -> tuple[str, dict[str, Any]]:
-    """(Avro record name, dict) for the codec."""
-    return type(message).__name__, dataclasses.asdict(message)
+    """(Avro record name, dict) for the codec. A shallow copy: `dataclasses.asdict`
+    deep-copies every field and was the orchestrator's dearest step of encoding;
+    only a nested record (`Metrics`) needs turning into a dict."""
+    cls = type(message)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    record = {name: getattr(message, name) for name in names}
+    for name, value in record.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            record[name] = dataclasses.asdict(value)
+    return cls.__name__, record
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

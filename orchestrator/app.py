@@ -27,13 +27,16 @@ from orchestrator.faust_runtime import (
     FaustJobTable,
     FaustLog,
     KafkaLogReader,
+    SinkChangelogTable,
     SystemClock,
     exit_on_effect_failure,
     idempotent_producer,
     no_gaps_acked_for,
+    quiet_client_logs,
 )
+from orchestrator.kafka_log import KafkaLog
 from orchestrator.orchestrator import Orchestrator
-from orchestrator.ports import InputRecord, Out
+from orchestrator.ports import InputRecord, Log, Out
 from pipai.kafka.codec import message_codec
 from pipai.settings import Settings
 from pipai.topics import Groups, Topics
@@ -69,13 +72,26 @@ def orchestrator_for(app: faust.App, settings: Settings) -> Orchestrator:
     topics = Topics.for_prefix(settings.topic_prefix)
     names = {Out.EVENTS: topics.events, Out.WORK: topics.work,
              Out.DECISIONS: topics.decisions, Out.COMMANDS: topics.commands}
-    outputs = {out: app.topic(name, partitions=settings.partitions, **RAW)
-               for out, name in names.items()}
+    log_: Log
+    if settings.processing_guarantee == "exactly_once":
+        # the effects must go inside faust's transactions, so through its producer
+        log_ = FaustLog({out: app.topic(name, partitions=settings.partitions, **RAW)
+                         for out, name in names.items()})
+    else:
+        log_ = KafkaLog(settings, names)
     # bytes keys and values: faust stores them raw (we serialise JobState ourselves)
-    jobs = app.Table("jobs", partitions=settings.partitions, key_type=bytes, value_type=bytes)
+    table_options: dict[str, Any] = {"partitions": settings.partitions, "key_type": bytes,
+                                     "value_type": bytes}
+    if isinstance(log_, KafkaLog):  # the changelog goes out through librdkafka too
+        table = SinkChangelogTable(app, name="jobs", beacon=app.tables.beacon,
+                                   **table_options)
+        table.sink, table.on_failure = log_, exit_on_effect_failure
+        jobs = app.tables.add(table)
+    else:
+        jobs = app.Table("jobs", **table_options)
     return Orchestrator(
         settings, message_codec(settings, messages), FaustJobTable(jobs),
-        FaustLog(outputs),
+        log_,
         FaustInputConsumer(app),
         KafkaLogReader(settings, topics.events, app.conf.id),
         SystemClock(), exit_on_effect_failure)
@@ -85,6 +101,7 @@ def build_app(settings: Settings) -> faust.App:
     topics = Topics.for_prefix(settings.topic_prefix)
     no_gaps_acked_for({topics.commands, topics.reports})
     idempotent_producer()
+    quiet_client_logs()
     app = faust_app(settings)
     core = orchestrator_for(app, settings)
     inputs = app.topic(topics.commands, topics.reports, partitions=settings.partitions, **RAW)
@@ -95,7 +112,9 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.agent(inputs)
     async def orchestrate(stream: Any) -> None:
-        async for event in stream.events():
+        # acknowledged by the orchestrator once the input's effects are on the log
+        # (orchestrator/input_acks.py), not by faust when the agent moves on
+        async for event in stream.noack().events():
             message = event.message
             await core.on_input(InputRecord(message.topic, message.partition, message.offset,
                                             event.key, event.value, event))

@@ -33,6 +33,7 @@ from jobs.decider import JobState, decide_with_reason, evolve, work_for
 from jobs.liveness import LivenessTracker
 from jobs.messages import InputDecided, Report, WorkerSilent
 from jobs.state_codec import dump_state, load_state
+from orchestrator.input_acks import InOrderAcks
 from orchestrator.input_gaps import InputGaps, Verdict
 from orchestrator.pending import PendingStates
 from orchestrator.ports import (
@@ -81,6 +82,7 @@ class Orchestrator:
         self.pending: PendingStates[JobState] = PendingStates(self._store_state,
                                                               on_effect_failed)
         self.gaps = InputGaps()  # the next offset each input partition must deliver
+        self.acks = InOrderAcks(consumer.ack)  # inputs whose effects are not all on the log
         self.liveness = LivenessTracker(int(settings.heartbeat_timeout_s * 1000))
         self.counters: Counter[str] = Counter()
         self.poison = PoisonLog(log)
@@ -95,6 +97,7 @@ class Orchestrator:
         """Whoever held these partitions before may have died mid-input."""
         assigned = list(assigned)
         inputs = [tp for tp in assigned if tp[0] in self.input_topics]
+        self.acks.forget(assigned)
         for topic, partition in assigned:
             if topic == self.commands_topic:
                 self.reconciled.discard(partition)
@@ -117,8 +120,12 @@ class Orchestrator:
         if not await self._admit(record):
             return
         decoded = await self._decode(record)
-        if decoded is not None:
-            await self._decide(record, *decoded)
+        if isinstance(decoded, tuple):
+            effects = await self._decide(record, *decoded)
+        else:  # poison: its decision record is its one effect
+            effects = [decoded]
+        # acknowledged (so committed) once its effects are on the log, in offset order
+        self.acks.track(record, effects)
 
     async def on_liveness_timer(self) -> None:
         try:
@@ -190,26 +197,27 @@ class Orchestrator:
             await self.consumer.seek(tp, expected)
         return False
 
-    async def _decode(self, record: InputRecord) -> tuple[str, Any] | None:
-        """(record name, message), or None for poison (decided as such)."""
+    async def _decode(self, record: InputRecord) -> tuple[str, Any] | asyncio.Future[Ack]:
+        """(record name, message), or for poison the send of its decision record."""
         try:
             message = self.codec.decode(record.value, record.topic, record.partition,
                                         record.offset)
         except PoisonMessage as poison:
             self.counters["poison"] += 1
             self.poison.skip(poison)
-            await self._record_decision(record, "", "", "poison", poison.cause, [])
-            return None
+            return await self._record_decision(record, "", "", "poison", poison.cause, [])
         name = type(message).__name__  # each class is named like its Avro record
         job_id = message.job_id
         if record.key is not None and record.key.decode(errors="replace") != job_id:
             self.counters["poison"] += 1
             log.warning("key_mismatch_skipped", key=record.key, job_id=job_id)
-            await self._record_decision(record, job_id, name, "poison", "key_mismatch", [])
-            return None
+            return await self._record_decision(record, job_id, name, "poison",
+                                               "key_mismatch", [])
         return name, message
 
-    async def _decide(self, record: InputRecord, name: str, message: Any) -> None:
+    async def _decide(self, record: InputRecord, name: str,
+                      message: Any) -> list[asyncio.Future[Ack]]:
+        """Decide, append the effects, keep the state pending; the sends of every effect."""
         job_id = message.job_id
         key = job_id.encode()
         state = self.current_state(job_id)
@@ -233,16 +241,18 @@ class Orchestrator:
         if new_events:
             # stored only once the events and work items are on the log (module doc)
             self.pending.add(job_id, state, record, record.partition, sent_events, sent_work)
-        await self._record_decision(record, job_id, name,
-                                    "events" if new_events else "ignored", ignored or "",
-                                    [e.seq for e in new_events])
+        decision = await self._record_decision(record, job_id, name,
+                                               "events" if new_events else "ignored",
+                                               ignored or "", [e.seq for e in new_events])
         # any report of the run owning the attempt is a heartbeat, changed state or not
         heard = isinstance(message, Report) and message.run_id == state.run_id
         self.liveness.observe(state, self.clock.now_ms(), heard)
         self._record_watermark(record.partition)
+        return [*sent_events, *sent_work, decision]
 
     async def _record_decision(self, record: InputRecord, job_id: str, input_type: str,
-                               outcome: str, reason: str, seqs: list[int]) -> None:
+                               outcome: str, reason: str,
+                               seqs: list[int]) -> asyncio.Future[Ack]:
         """The input's verdict on `decisions`, in the input's partition (docs/architecture.md)."""
         decided = InputDecided(
             job_id=job_id, input_topic=record.topic, input_partition=record.partition,
@@ -252,6 +262,7 @@ class Orchestrator:
         sent = await self.log.send(Out.DECISIONS, job_id.encode(), self._encode(decided),
                                    partition=record.partition)
         self.pending.watch(sent)
+        return sent
 
     # ---- acknowledgements and the table ------------------------------------------------
 

@@ -82,6 +82,9 @@ class InputConsumer(Protocol):
     def skip(self, record: InputRecord) -> None:
         """Drop `record` without acknowledging it, so its offset is never committed."""
 
+    def ack(self, record: InputRecord) -> None:
+        """`record` is decided and its effects are on the log: its offset may be committed."""
+
     async def seek(self, tp: TP, offset: int) -> None: ...
 
     async def position(self, tp: TP) -> int | None: ...

@@ -130,7 +130,9 @@ class Codec:
         except KeyError:
             raise DecodeError(f"no reader schema for {writer.name}") from None
         try:
-            record = schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.parsed, reader.parsed)
+            # the same schema both sides (the usual case) needs no resolution pass
+            resolved = None if reader.fp == writer.fp else reader.parsed
+            record = schemaless_reader(io.BytesIO(data[HEADER_LEN:]), writer.parsed, resolved)
         except Exception as exc:  # fastavro raises many types on corrupt bodies
             raise DecodeError(f"corrupt {writer.name} body: {exc}") from exc
         if not isinstance(record, dict):

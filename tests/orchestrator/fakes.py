@@ -103,6 +103,7 @@ class MemoryConsumer:
         for p in range(SETTINGS.partitions)})
     positions: dict[TP, int] = field(default_factory=dict)
     skipped: list[InputRecord] = field(default_factory=list)
+    acked: list[InputRecord] = field(default_factory=list)
     seeks: list[tuple[TP, int]] = field(default_factory=list)
 
     def assigned(self) -> set[TP]:
@@ -113,6 +114,9 @@ class MemoryConsumer:
 
     def skip(self, record: InputRecord) -> None:
         self.skipped.append(record)
+
+    def ack(self, record: InputRecord) -> None:
+        self.acked.append(record)
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))

@@ -115,6 +115,42 @@ async def test_submit_appends_accepted_and_work_and_stores_only_after_the_acks()
 
 
 @run
+async def test_an_input_is_acknowledged_only_once_every_effect_is_on_the_log() -> None:
+    rig = await assigned(Rig(log=MemoryLog(auto_ack=False)))
+    record = await rig.feed(submit())
+    assert len(rig.log.held) == 3  # the event, the work item, the decision record
+    rig.log.ack(2)
+    await settle()
+    assert rig.consumer.acked == []  # its decision record is not on the log yet
+    rig.log.ack()
+    await settle()
+    assert rig.consumer.acked == [record]
+
+
+@run
+async def test_inputs_of_a_partition_are_acknowledged_in_offset_order() -> None:
+    rig = await assigned(Rig(log=MemoryLog(auto_ack=False)))
+    first = await rig.feed(submit())  # three effects
+    duplicate = await rig.feed(submit())  # decides nothing: its decision record only
+    [(last_future, _)] = [rig.log.held[-1]]
+    last_future.set_result(rig.log.held[-1][1])  # the duplicate's effect lands first
+    await settle()
+    assert rig.consumer.acked == []  # never past an input whose effects are in flight
+    rig.log.ack(3)
+    await settle()
+    assert rig.consumer.acked == [first, duplicate]
+
+
+@run
+async def test_an_input_whose_effect_failed_is_never_acknowledged() -> None:
+    rig = await assigned(Rig(log=MemoryLog(auto_ack=False)))
+    await rig.feed(submit())
+    rig.log.fail_all(RuntimeError("broker refused"))
+    await settle()
+    assert rig.consumer.acked == []
+
+
+@run
 async def test_an_effect_refused_by_the_log_is_fatal_and_the_state_never_stored() -> None:
     rig = await assigned(Rig(log=MemoryLog(auto_ack=False)))
     await rig.feed(submit())
