@@ -11,13 +11,19 @@ from jobs.metrics import Metrics
 from jobs.state import JobState
 
 _SETS = ("command_ids", "run_ids")
+_KNOWN = frozenset(f.name for f in dataclasses.fields(JobState))
+
+
+def _sorted_set(value: Any) -> list[Any]:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot store {type(value).__name__}")
 
 
 def dump_state(state: JobState) -> bytes:
-    data = dataclasses.asdict(state)
-    for name in _SETS:
-        data[name] = sorted(getattr(state, name))
-    return orjson.dumps(data)
+    """orjson writes the dataclass (and its Metrics) itself, fields in declaration order,
+    sets sorted: the bytes `dataclasses.asdict` gave, without its deep copy."""
+    return orjson.dumps(state, default=_sorted_set)
 
 
 def load_state(raw: bytes | None, job_id: str) -> JobState:
@@ -28,5 +34,4 @@ def load_state(raw: bytes | None, job_id: str) -> JobState:
         data[name] = frozenset(data.get(name, ()))
     if data.get("metrics") is not None:
         data["metrics"] = Metrics(**data["metrics"])
-    known = {f.name for f in dataclasses.fields(JobState)}
-    return JobState(**{k: v for k, v in data.items() if k in known})
+    return JobState(**{k: v for k, v in data.items() if k in _KNOWN})

@@ -13,6 +13,8 @@ a work item for each, a decision record for every input offset.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from collections import Counter
@@ -142,3 +144,79 @@ def test_sigkill_mid_burst_after_broker_restart_loses_no_input(
                if isinstance(d, InputDecided) and d.input_topic == topics.commands}
     inputs = {(p, o) for p, o, _ in _decoded(settings, topics.commands)}
     assert inputs - decided == set()
+
+
+LARGE_BURST = 4000
+
+
+def test_sigkill_with_thousands_of_inputs_decided_but_not_on_the_log_loses_none(
+        own_broker: LocalBroker, market_dir: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Issue 10: the orchestrator acknowledges an input only once its effects are on the
+    log (orchestrator/input_acks.py). Here the broker is frozen (SIGSTOP) while the
+    orchestrator decides what it already fetched, so thousands of decided inputs wait
+    with their effects queued in the producer; then the orchestrator is SIGKILLed, the
+    broker resumes and a new orchestrator starts. Every command is accepted exactly once,
+    with its work item and a decision record, as the topics show."""
+    settings = stack_settings(tmp_path_factory.mktemp("batch"), own_broker.bootstrap,
+                              market_dir, partitions=6, orchestrator_session_timeout_s=6.0)
+    topics = ensure_topics(settings)
+    stack = Stack(settings, log_dir=settings.data_dir / "logs")
+    producer = Producer(producer_config(settings))
+    try:
+        stack.start_process("orchestrator", "orchestrator")
+        _wait_group_stable(settings)
+        before = _events_end(settings)
+        submitted = _submit_burst(settings, producer, LARGE_BURST)
+        deadline = time.monotonic() + 60
+        while _events_end(settings) < before + LARGE_BURST // 10:  # it is deciding
+            assert time.monotonic() < deadline, "the orchestrator made no progress"
+            time.sleep(0.01)  # poll interval; the deadline bounds the wait
+        assert own_broker.process is not None
+        os.kill(own_broker.process.pid, signal.SIGSTOP)
+        try:
+            deciding_cpu = _wait_for_decided(stack)
+            kill(stack.children["orchestrator"])
+        finally:
+            os.kill(own_broker.process.pid, signal.SIGCONT)
+        stack.start_process("orchestrator", "orchestrator")
+        deadline = time.monotonic() + 180
+        accepted = _accepted(settings)
+        while set(submitted) - set(accepted) and time.monotonic() < deadline:
+            time.sleep(1.0)  # poll interval; the deadline bounds the wait
+            accepted = _accepted(settings)
+    finally:
+        stack.stop()
+    # it did decide inputs that could not reach the log (100 ms of CPU is hundreds)
+    assert deciding_cpu >= 10, deciding_cpu
+    lost = sorted(set(submitted) - set(accepted))
+    assert not lost, f"{len(lost)} accepted commands never decided, e.g. {lost[:5]}"
+    assert [j for j, n in accepted.items() if n > 1] == []
+    work = Counter(k.decode() for k in (m.key() for m in read_topic(settings, topics.work)) if k)
+    assert set(submitted) <= set(work), "a job was accepted without work"
+    decisions = {(d.input_partition, d.input_offset)
+                 for _, _, d in _decoded(settings, topics.decisions)
+                 if isinstance(d, InputDecided) and d.input_topic == topics.commands}
+    assert {(p, o) for p, o, _ in _decoded(settings, topics.commands)} - decisions == set()
+
+
+def _wait_for_decided(stack: Stack) -> int:
+    """With the broker frozen, let the orchestrator decide what it has fetched; its CPU
+    time stops growing once it has (the inputs are decided, their effects queued).
+    The CPU ticks (10 ms) it spent meanwhile."""
+    pid = stack.children["orchestrator"].pid
+    stat = Path(f"/proc/{pid}/stat")
+
+    def cpu() -> int:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    deadline = time.monotonic() + 30
+    first = last = cpu()
+    steady_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - steady_since < 1.0:
+        time.sleep(0.1)  # sampling interval of the CPU counter, bounded by the deadline
+        now = cpu()
+        if now - last > 2:  # more than 20 ms of CPU in 100 ms: still deciding
+            last, steady_since = now, time.monotonic()
+    return last - first
