@@ -10,8 +10,9 @@ to the class's lifecycle methods (`orchestrator.faust_runtime` adapts faust to t
 class's ports).
 
 Guarantee: at-least-once with idempotent effects, and no event written twice
-(docs/architecture.md, "Delivery guarantee of the orchestrator"). Faust flushes
-the producer before it commits input offsets, so nothing decided is lost.
+(docs/architecture.md, "Delivery guarantee of the orchestrator"). An input is
+acknowledged, so committed, only once its effects are on the log
+(orchestrator/input_acks.py), so nothing decided is lost.
 """
 
 from __future__ import annotations

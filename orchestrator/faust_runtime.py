@@ -4,7 +4,9 @@ Each class implements one Protocol of `orchestrator.ports` over faust (the table
 the producer, the consumer) or over the blocking confluent-kafka reads of
 `orchestrator.reconcile`. The patches change faust's behaviour process-wide:
 no gap acknowledgement on our input topics (docs/architecture.md, "Gapless
-input") and an idempotent producer ("An idempotent producer").
+input") and an idempotent producer ("An idempotent producer"). The job table is a
+faust table whose changelog goes out through librdkafka (`SinkChangelogTable`,
+"One producer, librdkafka").
 """
 
 from __future__ import annotations
@@ -112,8 +114,9 @@ class SinkChangelogTable(faust.Table):  # type: ignore[misc]
     (`orchestrator.kafka_log`) instead of faust's buffered aiokafka producer, whose
     one-at-a-time sends held the stream back once 100 were queued ("producer buffer
     full"; docs/performance.md). Same bytes, same partition, and the stored changelog
-    offset is kept as faust keeps it, so recovery is unchanged. faust's flush before
-    a commit waits for this producer too (`also_flushed`)."""
+    offset is kept as faust keeps it, so recovery is unchanged. A changelog record is
+    not awaited before the input's commit: a table behind the log is what reconciliation
+    repairs (docs/architecture.md, "Nothing written twice")."""
 
     sink: ChangelogSink | None = None
     on_failure: Callable[[BaseException], None] = staticmethod(lambda exc: None)
