@@ -19,7 +19,6 @@ restart resumes exactly where the view stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 from jobs.decider import JobState, evolve
-from jobs.messages import Event
+from jobs.messages import Event, to_record
 from jobs.state_codec import dump_state, load_state
 from projections.cursors import CursorSigner
 
@@ -94,8 +93,8 @@ class JobsView:
                 continue  # an event re-emitted after an orchestrator crash: already folded
             after = evolve(before, event)
             self._reindex(batch, before, after)
-            record = dataclasses.asdict(event)
-            record["type"] = type(event).__name__
+            name, record = to_record(event)  # a shallow dict: no deep copy per event
+            record["type"] = name
             batch.put(SEP.join([b"h", event.job_id.encode(), b"%012d" % event.seq]),
                       orjson.dumps(record))
             changed[event.job_id] = after
