@@ -27,15 +27,13 @@ from orchestrator.faust_runtime import (
     FaustInputConsumer,
     FaustJobTable,
     FaustLog,
-    KafkaLogReader,
     SinkChangelogTable,
-    SystemClock,
-    exit_on_effect_failure,
     idempotent_producer,
     no_gaps_acked_for,
     quiet_client_logs,
 )
 from orchestrator.kafka_log import KafkaLog
+from orchestrator.log_reads import KafkaLogReader, SystemClock, exit_on_effect_failure
 from orchestrator.orchestrator import Orchestrator
 from orchestrator.ports import InputRecord, Log, Out
 from pipai.kafka.codec import message_codec
@@ -136,6 +134,11 @@ def main() -> None:
 
     settings = Settings.from_env()
     ensure_topics(settings)
+    if settings.orchestrator_runtime == "kafka" and settings.processing_guarantee != "exactly_once":
+        from orchestrator.kafka_runtime import run
+
+        run(settings)
+        return
     app = build_app(settings)
     sys.argv = ["orchestrator", "worker", "--loglevel", "warn", "--without-web"]
     app.main()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     # at_least_once (idempotent effects) or exactly_once (Kafka transactions); docs/architecture.md
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # kafka: the Orchestrator over confluent-kafka and a local RocksDB table (fast);
+    # faust: over faust-streaming (exactly_once always runs on it); docs/architecture.md
+    orchestrator_runtime: Literal["kafka", "faust"] = "kafka"
     # How fast the group notices a dead orchestrator and hands its partitions over.
     orchestrator_session_timeout_s: float = 10.0
     engine_workers: int = 1
