@@ -31,6 +31,10 @@ from projections.jobs_view import JobsView
 
 log = get_logger("projections")
 Listener = Callable[[list[Event], list[JobState]], None]
+BATCH = 1000  # messages applied in one RocksDB write, at most
+# How long one wait for the log lasts when nothing comes (how soon `stop` is heard); a
+# message that arrives ends the wait at once.
+FOLLOW_WAIT_S = 0.1
 
 
 def lagging(targets: dict[int, int], reached: dict[int, int]) -> dict[int, int]:
@@ -112,10 +116,22 @@ class ProjectionRunner:
 
     def _follow(self) -> None:
         while not self._stop.is_set():
-            consumed = self.consumer.consume(num_messages=1000, timeout=0.1)
+            consumed = self._next_batch()
             if consumed:
                 self._apply(consumed)
             self._check_caught_up()
+
+    def _next_batch(self) -> list[Message]:
+        """What the log has next: waits (up to FOLLOW_WAIT_S) for the first message only,
+        then takes what the client has already fetched behind it, without waiting. So an
+        event is applied the moment it arrives, and a backlog still goes in batches.
+        (`consume(n, timeout)` waits out its whole timeout unless n messages come: with
+        0.1 s, every event waited 50 ms on average, and a client acting on what it just
+        read, phase-locked to the loop, waited ~90 ms.)"""
+        first = self.consumer.poll(FOLLOW_WAIT_S)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(num_messages=BATCH - 1, timeout=0)]
 
     def _apply(self, consumed: list[Message]) -> None:
         batch = ViewBatch()
