@@ -201,14 +201,19 @@ async def job_events(job_id: str, request: Request, caller: JobEventsCaller, job
 
 
 async def _sse(request: Request, jobs: JobsReplica, job_id: str) -> AsyncIterator[bytes]:
-    """Server-Sent Events: the history so far, then live events until the job ends."""
+    """Server-Sent Events: the history so far, then live events until the job ends.
+
+    The state is read before the history: the projection writes a job's state and its
+    events in one batch, so a history read after a terminal state holds the terminal
+    event (read the other way round, an event applied between the two reads was never
+    sent, and the stream ended without it)."""
     with jobs.changes(job_id) as changed:
         last_seq = 0
         while True:
+            state = jobs.view.get(job_id)
             for record in jobs.view.history(job_id, after_seq=last_seq):
                 last_seq = record["seq"]
                 yield _sse_event(record)
-            state = jobs.view.get(job_id)
             if state is None or state.status in TERMINAL or await request.is_disconnected():
                 return
             try:

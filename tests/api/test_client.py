@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -68,6 +69,28 @@ def test_stream_events_of_a_finished_job(harness: ApiHarness) -> None:
     events = list(_client(harness).stream_events("bt_s"))
     assert [e["type"] for e in events] == ["JobAccepted", "JobStarted", "JobCancelled"]
     assert [e["seq"] for e in events] == [1, 2, 3]
+
+
+def test_stream_events_sends_an_end_applied_while_it_reads(harness: ApiHarness) -> None:
+    """The job's terminal event is applied just after the stream read the history: the
+    stream still sends it before it ends (it used to end on the terminal state without it)."""
+    harness.jobs.accept("bt_r", "alice", GRID_CONFIG, ms("2026-01-01T00:00:00Z"))
+    harness.jobs.start("bt_r", ms("2026-01-01T00:00:01Z"))
+    history = harness.view.history
+    ended = []
+
+    def history_then_end(job_id: str, after_seq: int = 0) -> list[dict[str, object]]:
+        records = history(job_id, after_seq)
+        if not ended:  # the projection applies the end right after this read
+            ended.append(True)
+            harness.jobs.cancel("bt_r", ms("2026-01-01T00:00:02Z"), 0.2)
+            for listener in list(harness.app.state.projection.listeners):
+                listener([SimpleNamespace(job_id="bt_r")], [])
+        return records
+
+    harness.view.history = history_then_end  # type: ignore[method-assign]
+    events = list(_client(harness).stream_events("bt_r"))
+    assert [e["type"] for e in events] == ["JobAccepted", "JobStarted", "JobCancelled"]
 
 
 def test_identical_requests_in_one_millisecond_get_distinct_timestamps() -> None:
