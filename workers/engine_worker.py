@@ -1,13 +1,18 @@
 """The engine worker process: RunBacktest items in, reports and results out.
 
 A confluent-kafka consumer group on `work`. One job at a time: while it runs,
-the work partitions are paused and the consumer keeps polling from the progress
-callback, so a long job never trips `max.poll.interval.ms`. The offset is
-stored only after the result and the final report are acknowledged, so a worker
-killed mid-job leaves the item to be redelivered (or re-queued by the
-orchestrator's liveness check). Cancellation: a group-less consumer follows
-`events`; a JobCancelled for the running job stops the backtest at the next
-progress callback (the engine calls it every few ms of compute).
+the consumer keeps polling from the progress callback, so a long job never trips
+`max.poll.interval.ms`; work items that arrive meanwhile wait in a backlog, and the
+partitions keep fetching (a paused partition resumes only when librdkafka's fetcher
+next wakes up, which cost an idle stack up to a second per job), unless the backlog
+is full. Reports and results are produced asynchronously: the worker goes on to the
+next item without waiting for the broker, and an item's offset is committed only
+once everything produced for it is acknowledged, in order (`workers/commits.py`), so
+a worker killed mid-job, or before its last messages were acknowledged, leaves the
+item to be redelivered (or re-queued by the orchestrator's liveness check).
+Cancellation: a group-less consumer follows `events`; a JobCancelled for the running
+job stops the backtest at the next progress callback (the engine calls it every few
+ms of compute).
 
 Start-up pays the fixed costs once per process: `warm_up()` compiles (or loads
 from numba's on-disk cache) every kernel before the worker joins the group, and
@@ -22,16 +27,18 @@ backtest, not a one-off data build.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import threading
 import time
 import uuid
+from collections import deque
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from engine import (
     BacktestCancelled,
@@ -64,6 +71,7 @@ from pipai.kafka.reader import assign_at_end
 from pipai.log import get_logger
 from pipai.settings import Settings
 from pipai.topics import Groups, Topics, ensure_topics
+from workers.commits import OrderedCommits, Partition, Ticket
 
 log = get_logger("workers.engine_worker")
 PROGRESS_EVERY_S = 1.0
@@ -75,6 +83,11 @@ GROUP_CONFIG = {
     # a killed worker's partitions move on within ~10 s (librdkafka's default: 45 s)
     "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000,
 }
+# A report goes out at once: a job's messages are few, and a linger only delays them.
+PRODUCER_CONFIG = {"linger.ms": 0}
+BACKLOG_MAX = 100  # work items held while a job runs; past it the partitions are paused
+IDLE_POLL_S = 0.5
+ACK_POLL_S = 0.01  # while acknowledgements are awaited, so commits follow them promptly
 
 
 def _now_ms() -> int:
@@ -141,39 +154,93 @@ class EngineWorker:
         self.poison = PoisonLog(log, "poison_work_item_skipped")
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.store = MarketDataStore(settings.market_dir)
-        self.producer = new_producer(settings)
+        self.producer = new_producer(settings, **PRODUCER_CONFIG)
         self.consumer = new_consumer(settings, Groups.for_prefix(settings.topic_prefix).engine,
-                                     **GROUP_CONFIG)
+                                     **GROUP_CONFIG, on_commit=self._on_commit)
         self.cancel_watch = new_consumer(settings)
         self.cancelled: set[str] = set()
         self.stopping = False
-        self.busy = False  # a job runs: every assigned work partition stays paused
+        self.commits = OrderedCommits(self._commit)
+        self.ticket: Ticket | None = None  # the item being run: what is sent counts on it
+        self.backlog: deque[Message] = deque()  # work items taken, not yet run
+        self.paused = False  # the backlog is full: every assigned work partition is paused
+        self.sync_commits = False  # on the way out: commits wait for the broker
 
     # ---- Kafka plumbing -----------------------------------------------------------
     def send(self, topic: str, key: str, message: Any) -> None:
-        self.producer.produce(topic, key=key.encode(), value=self.codec.encode(message))
+        """Produce, without waiting; counted on the running item, which is committed
+        only once this is acknowledged."""
+        ticket = self.ticket
+        delivered = self.commits.expect(ticket) if ticket is not None else None
+        try:
+            self.producer.produce(topic, key=key.encode(), value=self.codec.encode(message),
+                                  on_delivery=delivered)
+        except (BufferError, KafkaException) as exc:
+            if ticket is not None:
+                self.commits.failed(ticket, f"not queued: {exc}")
+            raise
         self.producer.poll(0)
 
     def keep_alive(self) -> None:
-        """Serve the group protocol while a job runs (partitions are paused).
+        """Serve the group protocol, the producer and the cancellations while a job runs.
 
-        Each poll resets the max.poll.interval.ms timer, so a job of any length
-        keeps the membership. Nothing should arrive while paused; if a message
-        does (a partition assigned between two polls), it is put back."""
-        msg = self.consumer.poll(0)
-        if msg is not None and not msg.error():
-            tp = TopicPartition(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
-            self.consumer.pause([tp])
-            self.consumer.seek(tp)
+        Each poll resets the max.poll.interval.ms timer, so a job of any length keeps
+        the membership. A work item that arrives meanwhile waits in the backlog."""
+        self._take(self.consumer.poll(0))
+        self.producer.poll(0)
         self._drain_cancellations()
 
+    def _take(self, msg: Message | None) -> None:
+        if msg is None:
+            return
+        error = msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer_error", error=str(error))
+            return
+        self.backlog.append(msg)
+        if len(self.backlog) >= BACKLOG_MAX and not self.paused:
+            self.consumer.pause(self.consumer.assignment())
+            self.paused = True
+
+    def _resume_if_drained(self) -> None:
+        """Resume while half the backlog is left, so the fetcher's restart (up to a
+        second) is spent on running those jobs."""
+        if self.paused and len(self.backlog) <= BACKLOG_MAX // 2:
+            self.consumer.resume(self.consumer.assignment())
+            self.paused = False
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Partitions gained by a rebalance during a job must not deliver work into it.
         consumer.incremental_assign(partitions)
-        if self.busy and partitions:
+        if self.paused and partitions:
             consumer.pause(partitions)
         log.info("work_partitions_assigned", partitions=[p.partition for p in partitions],
-                 paused=self.busy)
+                 paused=self.paused)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Revoked (or lost): their items, held or unacknowledged, are the next owner's."""
+        gone = {(p.topic, p.partition) for p in partitions}
+        self.backlog = deque(m for m in self.backlog
+                             if (str(m.topic()), int(m.partition() or 0)) not in gone)
+        self.commits.forget(gone)
+        consumer.incremental_unassign(partitions)
+        log.info("work_partitions_revoked", partitions=[p.partition for p in partitions])
+
+    def _commit(self, partition: Partition, next_offset: int) -> None:
+        tp = TopicPartition(partition[0], partition[1], next_offset)
+        try:
+            self.consumer.store_offsets(offsets=[tp])
+            if self.sync_commits:
+                self.consumer.commit(offsets=[tp], asynchronous=False)
+            else:
+                self.consumer.commit(offsets=[tp], asynchronous=True)
+        except KafkaException as exc:  # partition revoked meanwhile: the next owner redoes it
+            log.warning("commit_failed", error=str(exc))
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        failed = [p.partition for p in partitions if p.error is not None]
+        if error is not None or failed:
+            log.warning("commit_failed", error=str(error), partitions=failed)
 
     def _watch_cancellations(self) -> None:
         assign_at_end(self.cancel_watch, self.topics.events, timeout_s=10)
@@ -232,48 +299,52 @@ class EngineWorker:
         return True
 
     def _join_group(self) -> None:
-        self.consumer.subscribe([self.topics.work], on_assign=self._on_assign)
+        self.consumer.subscribe([self.topics.work], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke)
         log.info("engine_worker_ready", worker_id=self.worker_id)
 
     # ---- the loop -----------------------------------------------------------------
     def run(self) -> None:
+        pin_allocator()
         self.prepare()
         self._watch_cancellations()
         self._join_group()
-        while not self.stopping:
-            self._poll_once()
-        self.close()
+        try:
+            while not self.stopping:
+                self._poll_once()
+        finally:
+            self.close()
 
     def _poll_once(self) -> None:
-        msg = self.consumer.poll(0.5)
+        self.commits.check()  # an item whose production failed stops the worker here
+        if not self.backlog:
+            self._take(self.consumer.poll(ACK_POLL_S if self.commits.pending else IDLE_POLL_S))
+        self.producer.poll(0)  # delivery reports: they commit what they complete
         self._drain_cancellations()
-        if msg is None:
-            return
-        error = msg.error()
-        if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer_error", error=str(error))
-            return
-        self._handle(msg)
+        if self.backlog:
+            self._handle(self.backlog.popleft())
+            self._resume_if_drained()
 
     def _handle(self, msg: Message) -> None:
+        """Run one work item; its offset is committed once what it produced is on the log."""
+        ticket = self.commits.open(str(msg.topic()), int(msg.partition() or 0),
+                                   int(msg.offset() or 0))
+        self.ticket = ticket
         try:
             item = self.codec.decode_as(RunBacktest, msg)
         except PoisonMessage as poison:
             self.poison.skip(poison)
-            self._done(msg)
-            return
-        self.busy = True
-        self.consumer.pause(self.consumer.assignment())
+            item = None
         try:
-            self._execute(item)
+            if item is not None:
+                self._execute(item)
         except _ShuttingDown:
+            assert item is not None
             log.info("job_abandoned_on_shutdown", job_id=item.job_id, attempt=item.attempt)
-            return  # not committed: the next owner of the partition runs it
+            return  # never closed, so never committed: the next owner of the partition runs it
         finally:
-            self.busy = False
-            self.consumer.resume(self.consumer.assignment())
-        self._done(msg)
+            self.ticket = None
+        self.commits.close(ticket)
 
     # ---- one work item ------------------------------------------------------------
     def _execute(self, item: RunBacktest) -> None:
@@ -335,18 +406,9 @@ class EngineWorker:
                  seconds=round(time.perf_counter() - started, 3),
                  result_bytes=len(document_json))
 
-    def _done(self, msg: Message) -> None:
-        """Store and commit the offset once everything this item produced is acknowledged."""
-        remaining = self.producer.flush(30)
-        if remaining:
-            raise RuntimeError(f"{remaining} messages not acknowledged; not committing")
-        self.consumer.store_offsets(message=msg)
-        try:
-            self.consumer.commit(asynchronous=False)
-        except Exception as exc:  # partition revoked meanwhile: the next owner redoes it
-            log.warning("commit_failed", error=str(exc))
-
     def close(self) -> None:
+        """Wait (10 s at most) for what was produced, committing what it completes."""
+        self.sync_commits = True
         self.producer.flush(10)
         self.consumer.close()
         self.cancel_watch.close()
@@ -361,6 +423,19 @@ def _rendered(result: EngineResult) -> tuple[Metrics, str]:
     document = result_document(result)
     document["metrics"] = metrics.as_dict()  # one rendering for job and result
     return metrics, orjson.dumps(document).decode()
+
+
+def pin_allocator() -> None:
+    """A fixed glibc mmap threshold, and no trimming: freed engine arrays of a few MB are
+    reused from the heap instead of coming back fresh from mmap, page-faulting on first
+    write (docs/engine.md, "Comparing two trees"); the worker keeps its peak heap."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to pin
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 256 * 1024 * 1024)
+    libc.mallopt(m_trim_threshold, 1024 * 1024 * 1024)
 
 
 def main() -> None:
