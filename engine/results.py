@@ -49,6 +49,19 @@ def fixed(x: float, dp: int) -> str:
     return s[1:] if s.startswith("-") and not s.strip("-0.") else s
 
 
+def fixed_all(xs: list[float], dp: int) -> list[str]:
+    """`fixed` of each of `xs`, formatted in one go: one %-format over the whole list
+    runs in C (the same correctly rounded conversion as `format`), where a call per
+    value cost ~8 ms on a one-year equity curve of ~9,000 points."""
+    if not xs:
+        return []
+    text = (f"%.{dp}f;" * len(xs)) % tuple(xs)
+    out = text.split(";")[:-1]
+    if "-" not in text:
+        return out
+    return [fixed(x, dp) if s.startswith("-") else s for x, s in zip(xs, out, strict=True)]
+
+
 def stripped(x: float, dp: int) -> str:
     """x rounded half-even to at most `dp` decimals, trailing zeros removed."""
     s = fixed(x, dp)
@@ -77,8 +90,8 @@ def _decimal_or_none(x: float | int | None, dp: int) -> str | None:
 
 def iso_times(ms: np.ndarray) -> list[str]:
     """Unix ms -> "YYYY-MM-DDTHH:MM:SSZ" (vectorised; bar times are whole seconds)."""
-    text = np.datetime_as_string(np.asarray(ms, dtype="datetime64[ms]"), unit="s")
-    return [t + "Z" for t in text.tolist()]
+    text = np.datetime_as_string(np.asarray(ms, dtype="datetime64[ms]"), unit="s").tolist()
+    return ("Z\n".join(text) + "Z").split("\n") if text else []
 
 
 def result_document(
@@ -94,8 +107,8 @@ def result_document(
         idx = np.arange(n)
     times = iso_times(result.equity_time_ms[idx])
     equity_curve = [
-        {"time": t, "equity": fixed(e, 2)}
-        for t, e in zip(times, result.equity[idx].tolist(), strict=True)
+        {"time": t, "equity": e}
+        for t, e in zip(times, fixed_all(result.equity[idx].tolist(), 2), strict=True)
     ]
     recent = result.trades[-max_trades:] if max_trades > 0 else []
     entry = iso_times(np.array([t.entry_time_ms for t in recent], dtype=np.int64))

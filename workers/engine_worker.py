@@ -76,6 +76,9 @@ from workers.commits import OrderedCommits, Partition, Ticket
 log = get_logger("workers.engine_worker")
 PROGRESS_EVERY_S = 1.0
 PROGRESS_EVERY_FRACTION = 0.05
+# ... but not more often: a job of a few tens of ms sends none (each report is an input the
+# orchestrator decides, an event kept forever and an SSE frame, ahead of RunCompleted).
+PROGRESS_MIN_INTERVAL_S = 0.25
 MAX_CANCELLED = 100_000  # job ids remembered as cancelled: bounded memory on long-lived workers
 GROUP_CONFIG = {
     "enable.auto.offset.store": False, "max.poll.interval.ms": 300_000,
@@ -134,14 +137,16 @@ class _Run:
             raise BacktestCancelled()
 
     def _maybe_report(self, fraction: float) -> None:
-        """A RunProgressed when the job moved 5 % or a second passed since the last
-        report (whichever comes first): a running job is never silent for more
-        than a second (plus one engine step), and a fast job sends at most ~20."""
+        """A RunProgressed when a second passed since the last report, or the job moved
+        5 % and a quarter of a second passed: a running job is never silent for more
+        than a second (plus one engine step), a job sends at most 4 a second and ~20 in
+        all, and one shorter than a quarter of a second none."""
         if fraction >= 1.0:
             return  # RunCompleted says it
         now = time.monotonic()
-        due = now - self.last_sent_at >= PROGRESS_EVERY_S
-        if due or fraction - self.last_fraction >= PROGRESS_EVERY_FRACTION - 1e-9:
+        since = now - self.last_sent_at
+        moved = fraction - self.last_fraction >= PROGRESS_EVERY_FRACTION - 1e-9
+        if since >= PROGRESS_EVERY_S or (moved and since >= PROGRESS_MIN_INTERVAL_S):
             self.report(RunProgressed, progress=float(fraction))
             self.last_sent_at, self.last_fraction = now, fraction
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from engine import BacktestResult, Trade, format_metrics, result_document
-from engine.results import METRIC_DECIMALS, fixed, stripped
+from engine.results import METRIC_DECIMALS, fixed, fixed_all, iso_times, stripped
 from jobs.metric_names import DECIMAL_METRICS, METRIC_NAMES
 from tests.engine.helpers import MIN, T0
 
@@ -48,6 +48,23 @@ def test_number_helpers() -> None:
     assert stripped(2.0, 4) == "2"
     assert stripped(-0.00001, 4) == "0"
     assert stripped(0.000123456789, 8) == "0.00012346"
+
+
+def test_fixed_all_is_fixed_of_each() -> None:
+    rng = np.random.default_rng(7)
+    xs = [*(rng.normal(0, 1, 2000) * 10.0 ** rng.integers(-6, 9, 2000)).tolist(),
+          0.125, 0.375, -0.001, -0.0, 0.0, -0.005, 1e300, -1e300, float("nan"),
+          float("inf"), float("-inf"), 10000.0, 2.675]
+    for dp in (0, 2, 8):
+        assert fixed_all(xs, dp) == [fixed(x, dp) for x in xs]
+        assert fixed_all([abs(x) for x in xs], dp) == [fixed(abs(x), dp) for x in xs]
+    assert fixed_all([], 2) == []
+
+
+def test_iso_times() -> None:
+    assert iso_times(np.array([T0, T0 + MIN], dtype=np.int64)) == [
+        "2025-01-01T00:00:00Z", "2025-01-01T00:01:00Z"]
+    assert iso_times(np.array([], dtype=np.int64)) == []
 
 
 def _result(n_points: int, n_trades: int) -> BacktestResult:

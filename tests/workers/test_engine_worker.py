@@ -73,13 +73,34 @@ def progressed(worker: FakeWorker) -> list[float]:
     return [m.progress for m in worker.sent if isinstance(m, RunProgressed)]
 
 
-def test_progress_every_5_percent_on_a_fast_job(clock: FakeClock) -> None:
+def test_progress_every_5_percent_on_a_job_of_seconds(clock: FakeClock) -> None:
     worker = FakeWorker()
     run = _Run(worker, item())  # type: ignore[arg-type]
     for k in range(101):
+        clock.now += 0.1  # 10 s
         run.on_progress(k / 100)
     assert progressed(worker) == pytest.approx([k / 100 for k in range(5, 100, 5)])
     assert worker.polls == 101  # every callback serves Kafka and hears cancels
+
+
+def test_progress_at_most_4_a_second_on_a_fast_job(clock: FakeClock) -> None:
+    worker = FakeWorker()
+    run = _Run(worker, item())  # type: ignore[arg-type]
+    for k in range(101):
+        clock.now += 0.01  # 1 s
+        run.on_progress(k / 100)
+    reports = progressed(worker)
+    assert len(reports) == 3  # about 0.25, 0.5, 0.75
+    assert all(b - a >= 0.25 - 0.011 for a, b in zip([0.0, *reports], reports, strict=False))
+
+
+def test_no_progress_from_a_job_of_milliseconds(clock: FakeClock) -> None:
+    worker = FakeWorker()
+    run = _Run(worker, item())  # type: ignore[arg-type]
+    for k in range(101):
+        clock.now += 0.0002  # 20 ms
+        run.on_progress(k / 100)
+    assert progressed(worker) == []  # RunStarted and RunCompleted tell it all
 
 
 def test_progress_every_second_on_a_slow_job(clock: FakeClock) -> None:
