@@ -35,6 +35,7 @@ bench: setup
 	$(PY) -m pip install -q -c constraints.txt -e ".[test,bench]"
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.event_log
+	$(PY) -m benchmarks.latency
 	$(PY) -m benchmarks.api
 
 clean:
