@@ -1,7 +1,8 @@
 """Who is calling, and may they: signed requests and weights as one dependency.
 
-`signed(weight)` verifies the request (pipai/signing.py) and spends `weight` of
-the key's budget (api/weights.py). Order of checks, and the code each failure
+`Verifier.verify(request, weight)` checks the request's signature (pipai/signing.py)
+and spends `weight` of the key's budget (api/weights.py); routes reach it through
+api/deps.py's `signed_caller`. Order of checks, and the code each failure
 gives (all 401 but RATE_LIMITED):
 
 1. `X-PipAI-API-Key` missing, unknown or revoked; timestamp or signature header
@@ -23,10 +24,10 @@ Nothing here logs a secret or a signature.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.types import Scope
 
 from api.errors import ApiError
 from api.weights import STATE_KEY, WeightLimiter
@@ -55,19 +56,19 @@ class Verifier:
         self.not_before_ms = signing.restart_bound(now_ms)
 
     async def verify(self, request: Request, weight: int) -> Caller:
-        headers = request.headers
-        api_key = headers.get(signing.API_KEY_HEADER)
-        if not api_key:
+        signed = _signing_headers(request.scope)
+        if not signed.api_key:
             raise ApiError("UNAUTHORIZED", f"missing {signing.API_KEY_HEADER}")
-        key = self.keys.get(api_key)
+        key = self.keys.get(signed.api_key)
         if key is None:
             raise ApiError("UNAUTHORIZED", "unknown or revoked API key")
         try:
-            self._check(request, key.secret, await request.body())
+            body = await request.body() if signed.has_body else b""
+            self._check(request, signed, key.secret, body)
         except ApiError:
-            setattr(request.state, STATE_KEY, self.limiter.used(api_key))
+            setattr(request.state, STATE_KEY, self.limiter.used(key.api_key))
             raise
-        charge = self.limiter.charge(api_key, weight)
+        charge = self.limiter.charge(key.api_key, weight)
         setattr(request.state, STATE_KEY, charge.used)
         if not charge.allowed:
             raise ApiError("RATE_LIMITED",
@@ -75,9 +76,9 @@ class Verifier:
                            headers={"Retry-After": str(charge.retry_after_s)})
         return Caller(api_key=key.api_key, owner=key.owner)
 
-    def _check(self, request: Request, secret: str, body: bytes) -> None:
-        raw_ts = request.headers.get(signing.TIMESTAMP_HEADER)
-        signature = request.headers.get(signing.SIGNATURE_HEADER)
+    def _check(self, request: Request, signed: SigningHeaders, secret: str,
+               body: bytes) -> None:
+        raw_ts, signature = signed.timestamp, signed.signature
         if not raw_ts or not signature:
             raise ApiError("UNAUTHORIZED", f"signed requests need {signing.TIMESTAMP_HEADER} "
                            f"and {signing.SIGNATURE_HEADER}")
@@ -102,18 +103,40 @@ class Verifier:
             raise ApiError("INVALID_SIGNATURE", "request already used (replayed signature)")
 
 
+@dataclass
+class SigningHeaders:
+    api_key: str | None = None
+    timestamp: str | None = None
+    signature: str | None = None
+    # HTTP/1.1 frames a body by Content-Length or Transfer-Encoding (RFC 9112, 6.3): without
+    # either it is empty, and reading it would still go through every middleware's receive.
+    has_body: bool = False
+
+
+_NAMES = {signing.API_KEY_HEADER.lower().encode(): "api_key",
+          signing.TIMESTAMP_HEADER.lower().encode(): "timestamp",
+          signing.SIGNATURE_HEADER.lower().encode(): "signature"}
+
+
+def _signing_headers(scope: Scope) -> SigningHeaders:
+    """The signing headers in one pass over the ASGI headers (names come lowercased;
+    the first of a repeated header counts, as Starlette's `headers.get` does)."""
+    found = SigningHeaders()
+    for name, value in scope["headers"]:
+        field = _NAMES.get(name)
+        if field is not None:
+            if getattr(found, field) is None:
+                setattr(found, field, value.decode("latin-1"))
+        elif name == b"content-length":
+            found.has_body = found.has_body or value.strip() not in (b"", b"0")
+        elif name == b"transfer-encoding":
+            found.has_body = True
+    return found
+
+
 def _target(request: Request) -> bytes:
     """Path and query exactly as sent, percent-encoding kept."""
     scope = request.scope
     path: bytes = scope.get("raw_path") or scope["path"].encode()
     query: bytes = scope.get("query_string", b"")
     return path + b"?" + query if query else path
-
-
-def signed(weight: int) -> Callable[[Request], Awaitable[Caller]]:
-    async def authenticate(request: Request) -> Caller:
-        verifier: Verifier = request.app.state.verifier
-        return await verifier.verify(request, weight)
-
-    authenticate.__name__ = f"signed_weight_{weight}"
-    return authenticate

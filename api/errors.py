@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.weights import WEIGHTS
 from pipai.log import get_logger
 
 log = get_logger("api")
@@ -60,7 +61,16 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI validates declared parameters before the route runs, so the route's
+        # signature check (api/deps.py) has not happened: do it here, so a malformed
+        # request is still authenticated first and spends its weight (docs/api.md).
+        weight = WEIGHTS.get(getattr(request.scope.get("route"), "name", ""))
+        if weight is not None:
+            try:
+                await request.app.state.verifier.verify(request, weight)
+            except ApiError as refused:
+                return error_response(refused.code, refused.message, refused.headers)
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import orjson
 
 from jobs.decider import JobState
+from jobs.state_codec import record_of
 from jobs.statuses import DONE, FAILED
 
 
@@ -15,7 +17,8 @@ def iso(ms: int | None) -> str | None:
     """ISO 8601 UTC with Z, to the second like the seed pages (sub-second part dropped)."""
     if ms is None:
         return None
-    return dt.datetime.fromtimestamp(ms // 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = time.gmtime(ms // 1000)
+    return f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}T{t[3]:02d}:{t[4]:02d}:{t[5]:02d}Z"
 
 
 def parse_iso_ms(text: str) -> int:
@@ -27,18 +30,25 @@ def parse_iso_ms(text: str) -> int:
 
 
 def job_object(state: JobState) -> dict[str, Any]:
+    return job_document(record_of(state))
+
+
+def job_document(record: dict[str, Any]) -> dict[str, Any]:
+    """The job object of a stored job record (jobs/state_codec.py): the read path renders
+    straight from the stored JSON, without building a JobState."""
+    status = record["status"]
+    metrics = record.get("metrics")
     return {
-        "id": state.job_id,
-        "status": state.status,
-        "config": orjson.loads(state.config_json),
-        "submitted_at": iso(state.submitted_at),
-        "started_at": iso(state.started_at),
-        "finished_at": iso(state.finished_at),
-        "progress": round(float(state.progress), 6),
-        "result": {"metrics": state.metrics.as_dict()}
-        if state.status == DONE and state.metrics else None,
-        "error": {"code": state.error_code, "message": state.error_message or ""}
-        if state.status == FAILED else None,
+        "id": record["job_id"],
+        "status": status,
+        "config": orjson.loads(record["config_json"]),
+        "submitted_at": iso(record.get("submitted_at")),
+        "started_at": iso(record.get("started_at")),
+        "finished_at": iso(record.get("finished_at")),
+        "progress": round(float(record.get("progress", 0.0)), 6),
+        "result": {"metrics": metrics} if status == DONE and metrics else None,
+        "error": {"code": record.get("error_code"), "message": record.get("error_message") or ""}
+        if status == FAILED else None,
     }
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from api.auth import Caller
+from api.documents import JobDocuments
 from api.errors import ApiError
 from jobs.decider import JobState, job_not_found
 from jobs.messages import Event
@@ -43,6 +44,7 @@ class Projection(Protocol):
 class JobsReplica:
     view: JobsView
     projection: Projection
+    documents: JobDocuments
 
     def served(self) -> JobsView:
         """The view, once it has caught up with the log; before that it may lack any job."""
@@ -54,6 +56,17 @@ class JobsReplica:
     def owned(self, caller: Caller, job_id: str) -> JobState:
         """The caller's job; another owner's job is answered exactly like a missing one."""
         return owned(self.served(), caller, job_id)
+
+    def owned_document(self, caller: Caller, job_id: str) -> bytes:
+        """The caller's job object as JSON (rendered once per state, api/documents.py)."""
+        raw = self.served().raw_record(job_id)
+        rendered = None if raw is None else self.documents.rendered(raw)
+        if rendered is None or not rendered.exists or rendered.owner != caller.owner:
+            raise ApiError("NOT_FOUND", job_not_found(job_id))
+        return rendered.document
+
+    def documents_of(self, raw_records: list[bytes]) -> list[bytes]:
+        return [self.documents.rendered(raw).document for raw in raw_records]
 
     async def result(self, job_id: str, attempt: int) -> bytes:
         """The result document of a done job's attempt, waiting briefly for it: the result

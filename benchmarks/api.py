@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -157,6 +158,7 @@ def _api_app(data_dir: Path, view_dir: Path, feed_rate: float | None = None) -> 
         app_.state.verifier.started(int(time.time() * 1000))
         app_.state.view = JobsView(view_dir)
         app_.state.projection = SimpleNamespace(listeners=[], caught_up=True)
+        gc.freeze()  # as api/app.py's lifespan does once the view is open
         stop = threading.Event()
         if feed_rate:
             threading.Thread(target=_feed, args=(app_.state, feed_rate, stop), daemon=True,

@@ -26,4 +26,8 @@ class Metrics:
     avg_trade_duration_seconds: int
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Flat fields: a plain dict of them, without dataclasses.asdict's deep copy.
+        return {f.name: getattr(self, f.name) for f in _FIELDS}
+
+
+_FIELDS = dataclasses.fields(Metrics)

@@ -29,7 +29,18 @@ def dump_state(state: JobState) -> bytes:
 def load_state(raw: bytes | None, job_id: str) -> JobState:
     if raw is None:
         return JobState(job_id=job_id)
-    data: dict[str, Any] = orjson.loads(raw)
+    return state_of_record(orjson.loads(raw))
+
+
+def record_of(state: JobState) -> dict[str, Any]:
+    """The state as its stored record: plain JSON values (what `dump_state` writes)."""
+    record: dict[str, Any] = orjson.loads(dump_state(state))
+    return record
+
+
+def state_of_record(record: dict[str, Any]) -> JobState:
+    """The JobState of a stored record (the record is consumed)."""
+    data = record
     for name in _SETS:
         data[name] = frozenset(data.get(name, ()))
     if data.get("metrics") is not None:

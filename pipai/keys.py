@@ -25,12 +25,20 @@ class ApiKey:
 
 
 class KeyStore:
-    def __init__(self, path: Path) -> None:
+    """The key file, re-read when it changes. With `recheck_s`, a known key is served
+    from memory for up to that long before the file's mtime is checked again (a revocation
+    takes at most that long to apply; the API's hot path then skips a stat() per request);
+    an unknown key always checks the file, so a key just created works at once."""
+
+    def __init__(self, path: Path, recheck_s: float = 0.0) -> None:
         self.path = path
+        self.recheck_s = recheck_s
         self._cache: dict[str, ApiKey] = {}
         self._mtime: float = -1.0
+        self._checked_at = -float("inf")
 
     def _load(self) -> dict[str, ApiKey]:
+        self._checked_at = time.monotonic()
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
@@ -49,6 +57,7 @@ class KeyStore:
             json.dump({k: asdict(v) for k, v in keys.items()}, out, indent=2)
         os.replace(tmp, self.path)
         os.chmod(self.path, 0o600)
+        self._cache, self._mtime = keys, self.path.stat().st_mtime  # this store sees it at once
 
     def _locked(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +90,10 @@ class KeyStore:
             os.close(lock)
 
     def get(self, api_key: str) -> ApiKey | None:
-        key = self._load().get(api_key)
+        fresh = time.monotonic() - self._checked_at < self.recheck_s
+        key = (self._cache if fresh else self._load()).get(api_key)
+        if key is None and fresh:
+            key = self._load().get(api_key)
         return None if key is None or key.revoked else key
 
     def all(self) -> list[ApiKey]:

@@ -30,7 +30,7 @@ from rocksdict import Options, Rdict, WriteBatch
 
 from jobs.decider import JobState, evolve
 from jobs.messages import Event, to_record
-from jobs.state_codec import dump_state, load_state
+from jobs.state_codec import dump_state, load_state, state_of_record
 from projections.cursors import CursorSigner
 
 INV_BASE = 10**16 - 1
@@ -59,8 +59,12 @@ def _index_key(owner: str, index: str, submitted_at: int, job_id: str) -> bytes:
 
 @dataclass(frozen=True)
 class Page:
-    states: list[JobState]
+    raw_records: list[bytes]  # each job's stored record, as stored (jobs/state_codec.py)
     next_cursor: str | None
+
+    @property
+    def states(self) -> list[JobState]:
+        return [state_of_record(orjson.loads(r)) for r in self.raw_records]
 
 
 class JobsView:
@@ -123,6 +127,12 @@ class JobsView:
         raw = self.db.get(SEP.join([b"j", job_id.encode()]))
         return None if raw is None else load_state(raw, job_id)
 
+    def raw_record(self, job_id: str) -> bytes | None:
+        """The job's stored record as stored, without building a JobState (the API's read
+        path renders it, api/documents.py)."""
+        raw: bytes | None = self.db.get(SEP.join([b"j", job_id.encode()]))
+        return raw
+
     def history(self, job_id: str, after_seq: int = 0) -> list[dict[str, Any]]:
         prefix = SEP.join([b"h", job_id.encode(), b""])
         start = prefix + b"%012d" % (after_seq + 1)
@@ -149,22 +159,21 @@ class JobsView:
         if cursor is not None:
             start = max(start, prefix + self.cursors.decode(cursor, owner, index) + b"\x01")
         stop = prefix + _inv(from_ms) + b"\xff" if from_ms is not None else None
-        states: list[JobState] = []
+        records: list[bytes] = []
         last_tail = b""
         has_more = False
         for key, _ in self._scan(prefix, start):
             if stop is not None and key > stop:
                 break
-            if len(states) == limit:
+            if len(records) == limit:
                 has_more = True
                 break
-            job_id = key.rsplit(SEP, 1)[1].decode()
-            state = self.get(job_id)
-            if state is not None:
-                states.append(state)
+            record = self.raw_record(key.rsplit(SEP, 1)[1].decode())
+            if record is not None:
+                records.append(record)
                 last_tail = key[len(prefix):]
         next_cursor = self.cursors.encode(owner, index, last_tail) if has_more else None
-        return Page(states, next_cursor)
+        return Page(records, next_cursor)
 
     def _scan(self, prefix: bytes, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         it = self.db.iter()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import HealthCheckerDep, ProjectionDep
+from api.deps import health_checker, projection
 from api.models import Health
 
 router = APIRouter(tags=["health"])
@@ -24,7 +24,7 @@ router = APIRouter(tags=["health"])
             description="Unsigned, no weight. 200 when the broker answers, the orchestrator "
             "and engine groups have members and this instance's view has caught up with the log; "
             "503 otherwise. Refreshed at most once a second.")
-async def health(checker: HealthCheckerDep, projection: ProjectionDep) -> Any:
-    answer = await checker.answer(projection)
+async def health(request: Request) -> Any:
+    answer = await health_checker(request).answer(projection(request))
     return JSONResponse(answer.model_dump(exclude_none=True),
                         status_code=200 if answer.status == "ok" else 503)

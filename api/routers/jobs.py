@@ -17,21 +17,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from api import examples
-from api.deps import (
-    CancelJobCaller,
-    CreateJobCaller,
-    GetJobCaller,
-    GetResultCaller,
-    JobEventsCaller,
-    ListJobsCaller,
-    Service,
-    View,
-)
+from api.deps import jobs_replica, jobs_service, signed_caller
 from api.errors import ApiError
 from api.models import CancelRequest, Job, JobConfig, JobEvents, JobList, JobResult
 from api.openapi import responses
 from api.presenters import event_object, job_object, parse_iso_ms
 from api.replica import JobsReplica
+from api.responses import OrjsonResponse
 from api.service import NotAccepted, Outcome, Pending
 from jobs.statuses import DONE, STATUSES, TERMINAL
 from projections.cursors import CursorError
@@ -50,8 +42,8 @@ def _answer(outcome: Outcome) -> Any:
     if isinstance(outcome, NotAccepted):
         raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted")
     if outcome.replayed:
-        return JSONResponse(job_object(outcome.job), status_code=201,
-                            headers={IDEMPOTENT_REPLAY_HEADER: "true"})
+        return OrjsonResponse(job_object(outcome.job), status_code=201,
+                              headers={IDEMPOTENT_REPLAY_HEADER: "true"})
     return job_object(outcome.job)
 
 
@@ -89,13 +81,12 @@ def _config_from(body: bytes) -> JobConfig:
     "(GET answers 404 until then), or retry with the same Idempotency-Key.")
 async def create_job(
     request: Request,
-    caller: CreateJobCaller,
-    service: Service,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
                                                   max_length=128)] = None,
 ) -> Any:
+    caller = await signed_caller(request, "create_job")
     config = _config_from(await request.body())
-    return _answer(await service.submit(caller, config.model_dump(exclude_none=True),
+    return _answer(await jobs_service(request).submit(caller, config.model_dump(exclude_none=True),
                                         idempotency_key, request.headers.get("X-Request-Id")))
 
 
@@ -104,8 +95,7 @@ async def create_job(
             description="Weight: 5. Recent jobs of the authenticated key's owner, sorted by "
             "submitted_at descending; walk pages with `cursor` = the previous `next_cursor`.")
 async def list_jobs(
-    caller: ListJobsCaller,
-    jobs: View,
+    request: Request,
     status: Annotated[str | None, Query(
         description="queued, running, done, failed or cancelled",
         json_schema_extra={"enum": list(STATUSES)})] = None,
@@ -119,6 +109,8 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100")] = 20,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> Any:
+    caller = await signed_caller(request, "list_jobs")
+    jobs = jobs_replica(request)
     if status is not None and status not in STATUSES:
         raise ApiError("INVALID_PARAMETER", f"status: must be one of {', '.join(STATUSES)}")
     from_ms, to_ms = _bound("from", from_), _bound("to", to)
@@ -131,7 +123,9 @@ async def list_jobs(
                                        from_ms=from_ms, to_ms=to_ms, limit=limit, cursor=cursor)
     except CursorError as exc:
         raise ApiError("INVALID_PARAMETER", f"cursor: {exc}") from None
-    return {"data": [job_object(s) for s in page.states], "next_cursor": page.next_cursor}
+    # The page assembled from the job objects' own bytes (each rendered once, api/documents.py).
+    body = b'{"data":[' + b",".join(jobs.documents_of(page.raw_records)) + b'],"next_cursor":'
+    return Response(body + orjson.dumps(page.next_cursor) + b"}", media_type="application/json")
 
 
 def _bound(name: str, value: str | None) -> int | None:
@@ -143,8 +137,10 @@ def _bound(name: str, value: str | None) -> int | None:
 
 @router.get("/{job_id}", response_model=Job, responses=responses(404),
             summary="Get Job", description="Weight: 1. The job object.")
-async def get_job(job_id: str, caller: GetJobCaller, jobs: View) -> Any:
-    return job_object(jobs.owned(caller, job_id))
+async def get_job(job_id: str, request: Request) -> Any:
+    caller = await signed_caller(request, "get_job")
+    return Response(jobs_replica(request).owned_document(caller, job_id),
+                    media_type="application/json")
 
 
 @router.post(
@@ -159,22 +155,24 @@ async def get_job(job_id: str, caller: GetJobCaller, jobs: View) -> Any:
     "empty; an optional `reason` (at most 200 chars) is recorded for audit. 202 "
     "`{\"id\", \"status\": \"pending\"}`: the cancel is on the event log but the "
     "orchestrator did not decide it in time; GET the job until it is terminal.")
-async def cancel_job(job_id: str, request: Request, caller: CancelJobCaller,
-                     service: Service) -> Any:
+async def cancel_job(job_id: str, request: Request) -> Any:
+    caller = await signed_caller(request, "cancel_job")
     body = await request.body()
     try:
         cancel = CancelRequest.model_validate_json(body) if body.strip() else CancelRequest()
     except ValueError:
         raise ApiError("INVALID_PARAMETER", "reason: body must be {\"reason\": \"...\"} "
                        "with at most 200 chars") from None
-    return _answer(await service.cancel(caller, job_id, cancel.reason,
+    return _answer(await jobs_service(request).cancel(caller, job_id, cancel.reason,
                                         request.headers.get("X-Request-Id")))
 
 
 @router.get("/{job_id}/result", response_model=JobResult, responses=responses(404, 409, 503),
             summary="Get Result", description="Weight: 10. Metrics, equity_curve and trades of "
             "a done job; 409 INVALID_STATE while the job is not done.")
-async def get_result(job_id: str, caller: GetResultCaller, jobs: View) -> Any:
+async def get_result(job_id: str, request: Request) -> Any:
+    caller = await signed_caller(request, "get_result")
+    jobs = jobs_replica(request)
     state = jobs.owned(caller, job_id)
     if state.status != DONE:
         raise ApiError("INVALID_STATE", f"job {job_id} is {state.status}, not done")
@@ -191,11 +189,12 @@ _EVENTS_OK = {"text/event-stream": {"schema": {"type": "string"}, "example":
             "oldest first. With `stream=true`, Server-Sent Events (`id` = seq, `event` = type, "
             "`data` = the event as JSON): the history so far, then live events until the job "
             "ends; `: keep-alive` comments every 15 s.")
-async def job_events(job_id: str, request: Request, caller: JobEventsCaller, jobs: View,
-                     stream: bool = False) -> Any:
+async def job_events(job_id: str, request: Request, stream: bool = False) -> Any:
+    caller = await signed_caller(request, "job_events")
+    jobs = jobs_replica(request)
     jobs.owned(caller, job_id)
     if not stream:
-        return {"data": [event_object(r) for r in jobs.view.history(job_id)]}
+        return OrjsonResponse({"data": [event_object(r) for r in jobs.view.history(job_id)]})
     return StreamingResponse(_sse(request, jobs, job_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 

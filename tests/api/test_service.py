@@ -41,7 +41,8 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def service_of(h: ApiHarness) -> JobsService:
     ids = iter(f"{i:032x}" for i in range(1, 1000))
-    return JobsService(JobsReplica(h.view, h.app.state.projection), h.commands,
+    replica = JobsReplica(h.view, h.app.state.projection, h.app.state.documents)
+    return JobsService(replica, h.commands,
                        now_ms=lambda: ms("2026-05-01T00:00:00Z"), new_id=lambda: next(ids))
 
 

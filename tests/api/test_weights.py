@@ -4,13 +4,13 @@ response."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from api.examples import GRID_CONFIG
-from api.weights import WEIGHTS, WeightLimiter
+from api.weights import WEIGHTS, MemoryWindow, SharedWindow, WeightLimiter
 from tests.api.conftest import ApiHarness, make_harness
 
 JOB = "/v1/backtest/jobs"
@@ -33,6 +33,12 @@ def test_each_endpoint_spends_its_weight(harness: ApiHarness) -> None:
         response = harness.client.request(method, path)
         expected += weight
         assert response.headers[USED] == str(expected), (path, response.text)
+
+
+def test_a_malformed_request_is_authenticated_first(harness: ApiHarness) -> None:
+    unsigned = harness.client.get(f"{JOB}?limit=1000", auth=None)
+    assert unsigned.status_code == 401 and USED not in unsigned.headers
+    assert harness.client.get(f"{JOB}?limit=1000").status_code == 400
 
 
 def test_weight_is_per_key(harness: ApiHarness) -> None:
@@ -67,8 +73,9 @@ def test_over_budget_is_429_with_retry_after(small_budget: ApiHarness) -> None:
     assert client.get("/v1/backtest/templates").headers[USED] == "11"  # a lighter one fits
 
 
-def test_limiter_moving_window() -> None:
-    limiter = WeightLimiter(budget_per_minute=20)
+@pytest.mark.parametrize("make", [MemoryWindow, lambda budget: SharedWindow(budget, "memory://")])
+def test_limiter_moving_window(make: Callable[[int], WeightLimiter]) -> None:
+    limiter = make(20)
     assert limiter.charge("k", 10).allowed
     assert limiter.charge("k", 10).used == 20
     refused = limiter.charge("k", 1)
@@ -83,3 +90,40 @@ def test_header_on_unrouted_responses_of_a_known_key(harness: ApiHarness) -> Non
     assert harness.client.delete(JOB).headers[USED] == "5"
     assert USED not in harness.client.get("/v1/nowhere", headers={"X-PipAI-API-Key": "pk_x"},
                                           auth=None).headers
+
+
+def test_memory_window_expires_each_spend_after_sixty_seconds() -> None:
+    now = [1000.0]
+    limiter = MemoryWindow(20, clock=lambda: now[0])
+    assert limiter.charge("k", 10).allowed
+    now[0] += 30
+    assert limiter.charge("k", 10).used == 20
+    now[0] += 29.5
+    refused = limiter.charge("k", 5)
+    assert not refused.allowed and refused.used == 20 and refused.retry_after_s == 1
+    now[0] += 0.5  # the first spend is 60 s old: out of the window
+    assert limiter.charge("k", 5).used == 15
+    assert not limiter.charge("k", 6).allowed  # 15 + 6 > 20
+    now[0] += 30  # the second spend expires too
+    assert limiter.used("k") == 5
+
+
+def test_memory_window_forgets_idle_keys() -> None:
+    now = [0.0]
+    limiter = MemoryWindow(20, clock=lambda: now[0])
+    for i in range(100):
+        limiter.charge(f"k{i}", 1)
+    now[0] += 61
+    limiter.charge("fresh", 1)  # the once-a-minute sweep runs first
+    assert set(limiter._spends) == {"fresh"}
+
+
+def test_every_signed_route_has_a_weight_under_its_name() -> None:
+    """api/errors.py's validation handler finds a route's weight by the route's name."""
+    from fastapi.routing import APIRoute
+
+    from api.routers import jobs, templates
+
+    names = {r.name for router in (jobs.router, templates.router) for r in router.routes
+             if isinstance(r, APIRoute)}
+    assert names == set(WEIGHTS)
