@@ -23,20 +23,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import STATUS_OF
 
 CODE = "PAYLOAD_TOO_LARGE"
+HTTP_1 = ("1.0", "1.1")
 
 
 class BodyTooLarge(Exception):
     """Raised from `receive` once the streamed body passes the limit."""
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (None if absent or malformed: the server refuses a
+    malformed length before we run) and whether a Transfer-Encoding is declared (it
+    overrides any length, RFC 9112 6.3: counted)."""
+    declared, chunked = None, False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server refuses a malformed length before we run
-    return None
+            with contextlib.suppress(ValueError):
+                declared = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 class BodyLimit:
@@ -48,9 +53,15 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(send)
+            return
+        if not chunked and (declared is not None or scope.get("http_version") in HTTP_1):
+            # Framed by a Content-Length within the limit (the server delivers exactly that
+            # many bytes), or HTTP/1 without Transfer-Encoding: no body at all (RFC 9112,
+            # 6.3). Nothing to count: the app gets the server's own receive and send.
+            await self.app(scope, receive, send)
             return
 
         received = 0

@@ -48,6 +48,7 @@ import gc
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -261,10 +262,17 @@ def _wrk(base: str, targets: list[str], keys_file: Path, args: argparse.Namespac
         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p",
                                 str(pid), "-d", str(whole_s), "-r", "200", "-f", "raw",
                                 "-o", str(profile)], stdout=subprocess.DEVNULL)
+    server_cpu = _cpu_seconds(pid) if pid is not None else 0.0
+    client_cpu = _children_cpu_seconds()
+    started = time.monotonic()
     out = subprocess.run(["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{args.connections}",
                           f"-d{whole_s}s", "--timeout", "10s", "-s", str(LUA), base + targets[0],
                           "--", str(keys_file), str(targets_file)],
                          capture_output=True, text=True, check=True).stdout
+    elapsed = time.monotonic() - started
+    # Which side saturated: each one's CPU time over the run (1.0 = its whole core).
+    busy = {"server_cpu": (_cpu_seconds(pid) - server_cpu) / elapsed if pid is not None else None,
+            "client_cpu": (_children_cpu_seconds() - client_cpu) / elapsed}
     if spy is not None:
         spy.wait()
     figures: dict[str, Any] = json.loads(next(line for line in out.splitlines()
@@ -275,7 +283,7 @@ def _wrk(base: str, targets: list[str], keys_file: Path, args: argparse.Namespac
         raise RuntimeError(f"wrk saw {errors} errors on {targets[0]}: {figures}")
     return {"rps": figures["requests"] / (figures["duration_us"] / 1e6),
             "p50_ms": figures["p50_us"] / 1000, "p99_ms": figures["p99_us"] / 1000,
-            "bytes": figures["bytes"] / max(1, figures["requests"])}
+            "bytes": figures["bytes"] / max(1, figures["requests"]), **busy}
 
 
 def _load(base: str, targets: list[str], keys_file: Path, args: argparse.Namespace,
@@ -335,6 +343,11 @@ async def _sse_clients(base: str, keys_file: Path, clients: int, seconds: float)
             "p99_ms": ordered[int(len(ordered) * 0.99)] if ordered else None}
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -367,10 +380,13 @@ def _report(results: dict[str, dict[str, Any]], sse: dict[str, Any],
     bare = results["bare FastAPI"]["rps"]
     print(f"\nwrk -t1 -c{args.connections}, {args.duration:g} s per target (after "
           f"{args.warmup:g} s warm-up); wrk on CPU {CLIENT_CPU}, server on CPU {SERVER_CPU}")
-    print(f"{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7} {'bytes':>8}")
+    print(f"{'target':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7} {'bytes':>8} "
+          f"{'server':>7} {'wrk':>5}")
     for name, r in results.items():
         print(f"{name:34} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['rps'] / bare:7.2f} {r['body']:8d}")
+              f"{r['rps'] / bare:7.2f} {r['body']:8d} {r['server_cpu']:7.0%} "
+              f"{r['client_cpu']:5.0%}")
+    print("server, wrk: CPU time / wall time of each over the measured run (100% = its core)")
     print(f"SSE: {sse['streams']} streams on one job, {args.sse_rate:g} events/s appended: "
           f"{sse['delivered_eps']:.0f} events/s delivered, append->receipt p50 "
           f"{sse['p50_ms']:.1f} ms, p99 {sse['p99_ms']:.1f} ms (whole-ms stamps), "
@@ -378,7 +394,9 @@ def _report(results: dict[str, dict[str, Any]], sse: dict[str, Any],
     line: dict[str, Any] = {"benchmark": "api"}
     for key, r in zip(("bare", "get_job", "list", "get_result"), results.values(), strict=True):
         line |= {f"{key}_rps": round(r["rps"]), f"{key}_p50_ms": round(r["p50_ms"], 2),
-                 f"{key}_p99_ms": round(r["p99_ms"], 2)}
+                 f"{key}_p99_ms": round(r["p99_ms"], 2),
+                 f"{key}_server_cpu": round(r["server_cpu"], 3),
+                 f"{key}_wrk_cpu": round(r["client_cpu"], 3)}
         if key != "bare":
             line[f"{key}_ratio"] = round(r["rps"] / bare, 3)
     line |= {"sse_clients": sse["streams"], "sse_append_eps": args.sse_rate,

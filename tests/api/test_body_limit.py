@@ -86,3 +86,24 @@ def test_the_app_answers_413_before_authentication(harness: ApiHarness) -> None:
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert "X-PipAI-Used-Weight-1m" not in response.headers  # nothing read, nothing spent
+
+
+def test_a_framed_or_bodiless_http1_request_gets_the_servers_own_channels() -> None:
+    seen: list[tuple[Receive, Send]] = []
+
+    async def app(_scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((receive, send))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_: Message) -> None:
+        return None
+
+    limit = BodyLimit(app, LIMIT)
+    for headers, version in (([(b"content-length", b"10")], None), ([], "1.1")):
+        asyncio.run(limit({**_scope(headers), "http_version": version}, receive, send))
+    asyncio.run(limit({**_scope([(b"transfer-encoding", b"chunked")]), "http_version": "1.1"},
+                      receive, send))
+    assert seen[0] == seen[1] == (receive, send)
+    assert seen[2][0] is not receive  # a chunked body is counted
