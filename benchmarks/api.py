@@ -49,6 +49,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -407,6 +408,9 @@ def _report(results: dict[str, dict[str, Any]], sse: dict[str, Any],
 
 
 def _bench(args: argparse.Namespace) -> None:
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"benchmarks.api needs {' and '.join(missing)} (apt-get install wrk)")
     data_dir = Path(tempfile.mkdtemp(prefix="pipai-bench-api-"))
     if args.py_spy:
         args.py_spy.mkdir(parents=True, exist_ok=True)
