@@ -110,6 +110,11 @@ class JobResult(BaseModel):
     metrics: Metrics
     equity_curve: list[EquityPoint]
     trades: list[TradeOut]
+    trades_total: int = Field(0, description="every closed trade; `trades` lists the "
+                              "10,000 most recent")
+    wiped_out_at: str | None = Field(None, description="when the portfolio was worth "
+                                     "nothing and the run ended (docs/engine.md, "
+                                     "\"Wipe-out\"); null if it survived")
 
 
 class JobEvent(BaseModel):

@@ -83,3 +83,5 @@ class BacktestResult:
     equity_time_ms: np.ndarray  # int64
     equity: np.ndarray  # float64, quote currency
     trades: list[Trade] = field(default_factory=list)
+    # The close time of the bar where the portfolio was worth nothing; the curve ends there.
+    wiped_out_at_ms: int | None = None

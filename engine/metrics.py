@@ -1,12 +1,20 @@
 """The ten metrics of docs/engine.md ("Metrics"), one small function each.
 
 Inputs: the portfolio equity curve E_0..E_n (E_0 = initial capital, E_i = equity
-at the close of bar i) and the closed trades. Bar returns are
-r_i = E_i / E_{i-1} - 1 for i = 1..n (r_i = 0 when E_{i-1} = 0, i.e. after a
-total wipe-out). N = periods per year = 365 days / bar length (525,600 for 1m,
-8,760 for 1h, 365 for 1d). The risk-free rate is 0. A metric that is not
-defined for the data returns None (never NaN or inf). Sharpe, Sortino, max
-drawdown, CAGR and Calmar match empyrical's definitions on the same returns.
+at the close of bar i) with its times t_0..t_n (t_0 = the first bar's open, t_i =
+bar i's close), and the closed trades. Bar returns are r_i = E_i / E_{i-1} - 1 for
+i = 1..n (r_i = 0 when E_{i-1} = 0; the runner ends a curve at a wipe-out, so this
+is only a guard). Time is calendar time, never a bar count:
+
+- Y = (t_n - t_0) / 365 days, the years the run spans (crypto trades every day);
+- N = n / Y, the bars per year the series actually has: 8,760 for gapless 1h bars,
+  ~261 for weekday-only daily bars. The same data at two timeframes, or with
+  weekend gaps, is annualised by what it holds rather than a nominal calendar.
+
+The risk-free rate is 0. A metric that is not defined for the data returns None
+(never NaN or inf). Given N, Sharpe, Sortino and max drawdown are empyrical's
+definitions; CAGR is (E_n / E_0)^(1 / Y) - 1, quantstats' calendar rule (empyrical
+counts years as n / N with a fixed N, which is the same only for gapless data).
 """
 
 from __future__ import annotations
@@ -14,6 +22,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from engine.timeframes import DAY_MS
+
+YEAR_MS = 365 * DAY_MS
 
 
 def bar_returns(equity: np.ndarray) -> np.ndarray:
@@ -51,17 +63,30 @@ def max_drawdown(equity: np.ndarray) -> float | None:
     return float(np.min(np.where(peak == 0.0, 0.0, equity / safe - 1.0)))
 
 
-def cagr(equity: np.ndarray, periods_per_year: float) -> float | None:
-    """(E_n / E_0) ^ (N / n) - 1, years counted as n / N bars. -1 if E_n <= 0.
-    None if n = 0, E_0 <= 0, or the result overflows a float."""
-    n = equity.shape[0] - 1
-    if n < 1 or equity[0] <= 0.0:
+def years_spanned(times_ms: np.ndarray) -> float:
+    """Y = (t_n - t_0) / 365 days; 0 for fewer than two times."""
+    if times_ms.shape[0] < 2:
+        return 0.0
+    return float(times_ms[-1] - times_ms[0]) / YEAR_MS
+
+
+def bars_per_year(n_returns: int, years: float) -> float | None:
+    """N = n / Y, the observed bars per year. None if the run spans no time."""
+    if n_returns < 1 or years <= 0.0:
+        return None
+    return n_returns / years
+
+
+def cagr(equity: np.ndarray, years: float) -> float | None:
+    """(E_n / E_0) ^ (1 / Y) - 1 over the calendar years Y the curve spans. -1 if
+    E_n <= 0. None if n = 0, Y <= 0, E_0 <= 0, or the result overflows a float."""
+    if equity.shape[0] < 2 or years <= 0.0 or equity[0] <= 0.0:
         return None
     growth = equity[-1] / equity[0]
     if growth <= 0.0:
         return -1.0
     try:
-        return float(growth) ** (periods_per_year / n) - 1.0
+        return float(growth) ** (1.0 / years) - 1.0
     except OverflowError:  # a tiny sample annualised to astronomical growth
         return None
 
@@ -104,17 +129,19 @@ def avg_trade_duration_seconds(entry_ms: np.ndarray, exit_ms: np.ndarray) -> int
 
 def compute_metrics(
     equity: np.ndarray,
-    periods_per_year: float,
+    times_ms: np.ndarray,
     pnl: np.ndarray,
     entry_ms: np.ndarray,
     exit_ms: np.ndarray,
 ) -> dict[str, float | int | None]:
     r = bar_returns(equity)
+    years = years_spanned(times_ms)
+    per_year = bars_per_year(r.shape[0], years)
     mdd = max_drawdown(equity)
-    growth = cagr(equity, periods_per_year)
+    growth = cagr(equity, years)
     return {
-        "sharpe": sharpe(r, periods_per_year),
-        "sortino": sortino(r, periods_per_year),
+        "sharpe": sharpe(r, per_year) if per_year is not None else None,
+        "sortino": sortino(r, per_year) if per_year is not None else None,
         "calmar": calmar(growth, mdd),
         "max_drawdown": mdd,
         "win_rate": win_rate(pnl),

@@ -97,7 +97,8 @@ def iso_times(ms: np.ndarray) -> list[str]:
 def result_document(
     result: BacktestResult, max_equity_points: int = 10_000, max_trades: int = MAX_TRADES
 ) -> dict[str, Any]:
-    """The Get Result body: {"metrics", "equity_curve", "trades", "trades_total"}."""
+    """The Get Result body: {"metrics", "equity_curve", "trades", "trades_total",
+    "wiped_out_at"} (the time the portfolio was worth nothing and the run ended, or null)."""
     n = result.equity.shape[0]
     keep = max(2, max_equity_points)
     if n > keep:
@@ -132,4 +133,6 @@ def result_document(
         "equity_curve": equity_curve,
         "trades": trades,
         "trades_total": len(result.trades),
+        "wiped_out_at": None if result.wiped_out_at_ms is None
+        else iso_times(np.array([result.wiped_out_at_ms], dtype=np.int64))[0],
     }

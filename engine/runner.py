@@ -40,7 +40,7 @@ from engine.marketdata.bars import Bars
 from engine.marketdata.store import MarketDataStore
 from engine.metrics import compute_metrics
 from engine.templates import template
-from engine.timeframes import TIMEFRAME_MS, periods_per_year
+from engine.timeframes import TIMEFRAME_MS
 
 MAINTENANCE_MARGIN_RATE = 0.005  # 0.5% of position notional
 MAX_CHUNK_BARS = 65_536
@@ -109,18 +109,33 @@ def simulate(
         times, equity, parts = _run_sleeve(config, bars, feed, sleeve_capital, tiers, chunk, meter)
         curves.append((times, equity))
         trade_parts.extend((sym_index, part) for part in parts)
-    eq_time, eq = _portfolio_curve(curves, sleeve_capital)
+    eq_time, eq, wiped_out_at = _until_wipe_out(*_portfolio_curve(curves, sleeve_capital))
     trades_cols, trade_symbols = _merge_trades(trade_parts, symbols)
     metrics = compute_metrics(
         eq,
-        periods_per_year(config.timeframe),
+        eq_time,
         trades_cols["pnl"],
         trades_cols["entry_ms"],
         trades_cols["exit_ms"],
     )
     trades = _trade_objects(trades_cols, trade_symbols, symbols)
     progress(1.0)
-    return BacktestResult(metrics=metrics, equity_time_ms=eq_time, equity=eq, trades=trades)
+    return BacktestResult(metrics=metrics, equity_time_ms=eq_time, equity=eq, trades=trades,
+                          wiped_out_at_ms=wiped_out_at)
+
+
+def _until_wipe_out(
+    times: np.ndarray, equity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """The curve up to the first point where the portfolio is worth nothing, and that
+    point's time (None if it never is). Every sleeve is liquidated to exactly 0 by then
+    and trades no more: the run ends there, so the metrics cover the span the strategy
+    was alive (docs/engine.md, "Wipe-out") rather than zero returns until the window ends."""
+    dead = np.flatnonzero(equity <= 0.0)
+    if dead.shape[0] == 0:
+        return times, equity, None
+    end = int(dead[0]) + 1
+    return times[:end], equity[:end], int(times[end - 1])
 
 
 class _ProgressMeter:

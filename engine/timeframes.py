@@ -1,7 +1,8 @@
 """Bar timeframes the engine understands, and what they mean in time.
 
-One table, shared by config validation, resampling and metrics, so a timeframe
-string means the same bar length and the same annualisation everywhere.
+One table, shared by config validation, resampling and the runner, so a timeframe
+string means the same bar length everywhere. (Annualisation is not a property of
+the timeframe: engine/metrics.py counts the bars per year the series has.)
 """
 
 from __future__ import annotations
@@ -19,8 +20,3 @@ TIMEFRAME_MS: dict[str, int] = {
 }
 
 TIMEFRAMES: tuple[str, ...] = tuple(TIMEFRAME_MS)
-
-
-def periods_per_year(timeframe: str) -> float:
-    """Bars in a 365-day year (crypto trades every day): 525,600 for 1m, 365 for 1d."""
-    return 365 * DAY_MS / TIMEFRAME_MS[timeframe]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,25 @@ def test_sleeves_on_different_timelines_are_aligned() -> None:
     assert r.equity_time_ms.tolist() == [T0 + i * MIN for i in range(7)]
     assert r.equity[0] == 2000.0  # B counts at its initial capital before its first bar
     assert r.equity[-1] == pytest.approx(2000.0 + sum(t.pnl for t in r.trades))
+
+
+def test_a_wipe_out_ends_the_run_and_the_ratios_cover_the_live_span() -> None:
+    from engine import metrics as m
+    from engine.results import result_document
+
+    closes = [100.0] * 10 + [100.0 + k for k in range(1, 11)] + [50.0] * 60
+    config = dataclasses.replace(_config("tpl_sma_cross", {"fast": 2, "slow": 5}), leverage=10)
+    r = simulate(config, {"TEST": closes_to_bars(closes)})
+    crash = closes.index(50.0)  # the bar whose low went past the 10x long's liquidation
+    assert r.wiped_out_at_ms == T0 + (crash + 1) * MIN  # that bar's close
+    assert r.equity[-1] == 0.0 and (r.equity[:-1] > 0.0).all()
+    assert r.equity_time_ms[-1] == r.wiped_out_at_ms and r.equity.shape[0] == crash + 2
+    live = m.bar_returns(r.equity)
+    per_year = m.bars_per_year(live.shape[0], m.years_spanned(r.equity_time_ms))
+    assert per_year is not None
+    assert r.metrics["sharpe"] == m.sharpe(live, per_year)  # no zero returns after the end
+    assert r.metrics["cagr"] == -1.0
+    assert result_document(r)["wiped_out_at"] == "2025-01-01T00:21:00Z"
+    survivor = simulate(_config("tpl_sma_cross", {"fast": 2, "slow": 5}),
+                        {"TEST": closes_to_bars(closes)})
+    assert survivor.wiped_out_at_ms is None and result_document(survivor)["wiped_out_at"] is None
