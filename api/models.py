@@ -104,6 +104,42 @@ class TradeOut(BaseModel):
     pnl: str
 
 
+class Benchmark(BaseModel):
+    kind: Literal["buy_and_hold"]
+    total_return: str | None
+    cagr: str | None
+    sharpe: str | None
+    max_drawdown: str | None
+    alpha: str | None
+    beta: str | None
+    information_ratio: str | None
+    tracking_error: str | None
+
+
+class DrawdownPeriod(BaseModel):
+    peak: str
+    trough: str
+    recovery: str | None
+    depth: str | None
+    length_seconds: int
+
+
+class Drawdowns(BaseModel):
+    max_duration_seconds: int
+    worst: list[DrawdownPeriod]
+
+
+class PeriodReturn(BaseModel):
+    period: str = Field(examples=["2025-01"])
+    # A model field cannot be named `return`; the alias is the document's key.
+    return_: str | None = Field(alias="return")
+
+
+class PeriodReturns(BaseModel):
+    monthly: list[PeriodReturn]
+    yearly: list[PeriodReturn]
+
+
 class JobResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -115,6 +151,10 @@ class JobResult(BaseModel):
     wiped_out_at: str | None = Field(None, description="when the portfolio was worth "
                                      "nothing and the run ended (docs/engine.md, "
                                      "\"Wipe-out\"); null if it survived")
+    benchmark: Benchmark | None = Field(None, description="buy-and-hold of the same symbols "
+                                        "(docs/engine.md, \"Analysis\")")
+    drawdowns: Drawdowns | None = None
+    returns: PeriodReturns | None = None
 
 
 class JobEvent(BaseModel):

@@ -85,3 +85,5 @@ class BacktestResult:
     trades: list[Trade] = field(default_factory=list)
     # The close time of the bar where the portfolio was worth nothing; the curve ends there.
     wiped_out_at_ms: int | None = None
+    # Buy-and-hold of the same symbols, equal weight, on equity_time_ms (docs/engine.md).
+    benchmark_equity: np.ndarray | None = None

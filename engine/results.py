@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import analysis
 from engine.contract import BacktestResult
 
 MAX_TRADES = 10_000
@@ -98,7 +99,8 @@ def result_document(
     result: BacktestResult, max_equity_points: int = 10_000, max_trades: int = MAX_TRADES
 ) -> dict[str, Any]:
     """The Get Result body: {"metrics", "equity_curve", "trades", "trades_total",
-    "wiped_out_at"} (the time the portfolio was worth nothing and the run ended, or null)."""
+    "wiped_out_at" (the time the portfolio was worth nothing and the run ended, or null),
+    "benchmark", "drawdowns", "returns"}."""
     n = result.equity.shape[0]
     keep = max(2, max_equity_points)
     if n > keep:
@@ -134,5 +136,34 @@ def result_document(
         "trades": trades,
         "trades_total": len(result.trades),
         "wiped_out_at": None if result.wiped_out_at_ms is None
-        else iso_times(np.array([result.wiped_out_at_ms], dtype=np.int64))[0],
+        else _iso(result.wiped_out_at_ms),
+        **analysis_sections(result),
     }
+
+
+def _iso(ms: int) -> str:
+    return iso_times(np.array([ms], dtype=np.int64))[0]
+
+
+def analysis_sections(result: BacktestResult) -> dict[str, Any]:
+    """"benchmark", "drawdowns" and "returns" (docs/engine.md, "Analysis"): ratios and
+    returns as 4-dp decimal strings like the metrics, lengths in whole seconds."""
+    times, equity = result.equity_time_ms, result.equity
+    out: dict[str, Any] = {}
+    if result.benchmark_equity is not None:
+        figures = analysis.benchmark_figures(equity, times, result.benchmark_equity)
+        out["benchmark"] = {"kind": "buy_and_hold",
+                            **{k: _decimal_or_none(v, 4) for k, v in figures.items()}}
+    longest, worst = analysis.drawdowns(times, equity)
+    out["drawdowns"] = {
+        "max_duration_seconds": longest,
+        "worst": [{"peak": _iso(d.peak_ms), "trough": _iso(d.trough_ms),
+                   "recovery": None if d.recovery_ms is None else _iso(d.recovery_ms),
+                   "depth": _decimal_or_none(d.depth, 4), "length_seconds": d.length_s}
+                  for d in worst],
+    }
+    out["returns"] = {
+        name: [{"period": label, "return": _decimal_or_none(value, 4)}
+               for label, value in analysis.period_returns(times, equity, period)]
+        for name, period in (("monthly", "month"), ("yearly", "year"))}
+    return out

@@ -102,14 +102,17 @@ def simulate(
     tiers = fee_tiers(config.fee_model, config.fee_bps)
     meter = _ProgressMeter(progress, progress_from, total)
     curves: list[tuple[np.ndarray, np.ndarray]] = []
+    holds: list[tuple[np.ndarray, np.ndarray]] = []
     trade_parts: list[tuple[int, tuple[np.ndarray, ...]]] = []
     for sym_index, symbol in enumerate(symbols):
         bars = bars_by_symbol[symbol]
         feed = tpl.feed(bars, config.params, sleeve_capital, config.leverage)
         times, equity, parts = _run_sleeve(config, bars, feed, sleeve_capital, tiers, chunk, meter)
         curves.append((times, equity))
+        holds.append((times, _buy_and_hold(bars, sleeve_capital)))
         trade_parts.extend((sym_index, part) for part in parts)
     eq_time, eq, wiped_out_at = _until_wipe_out(*_portfolio_curve(curves, sleeve_capital))
+    benchmark = _portfolio_curve(holds, sleeve_capital)[1][: eq.shape[0]]
     trades_cols, trade_symbols = _merge_trades(trade_parts, symbols)
     metrics = compute_metrics(
         eq,
@@ -121,7 +124,16 @@ def simulate(
     trades = _trade_objects(trades_cols, trade_symbols, symbols)
     progress(1.0)
     return BacktestResult(metrics=metrics, equity_time_ms=eq_time, equity=eq, trades=trades,
-                          wiped_out_at_ms=wiped_out_at)
+                          wiped_out_at_ms=wiped_out_at, benchmark_equity=benchmark)
+
+
+def _buy_and_hold(bars: Bars, capital: float) -> np.ndarray:
+    """The sleeve's capital in the symbol at its first open, held (no fees, no leverage):
+    the benchmark's curve on the sleeve's times (docs/engine.md, "Analysis")."""
+    held = np.empty(len(bars) + 1)
+    held[0] = capital
+    held[1:] = capital * bars.close / bars.open[0]
+    return held
 
 
 def _until_wipe_out(

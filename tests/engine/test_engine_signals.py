@@ -148,3 +148,20 @@ def test_a_wipe_out_ends_the_run_and_the_ratios_cover_the_live_span() -> None:
     survivor = simulate(_config("tpl_sma_cross", {"fast": 2, "slow": 5}),
                         {"TEST": closes_to_bars(closes)})
     assert survivor.wiped_out_at_ms is None and result_document(survivor)["wiped_out_at"] is None
+
+
+def test_the_result_document_compares_with_buy_and_hold() -> None:
+    from engine.results import result_document
+
+    closes = [100.0, 110.0, 99.0, 105.0, 120.0, 90.0, 95.0, 100.0, 101.0, 102.0]
+    r = simulate(_config("tpl_breakout", {"lookback": 3}), {"TEST": closes_to_bars(closes)})
+    assert r.benchmark_equity is not None
+    assert r.benchmark_equity.tolist() == pytest.approx([1000.0 * c / 100.0 for c in
+                                                         [100.0, *closes]])
+    doc = result_document(r)
+    assert doc["benchmark"]["kind"] == "buy_and_hold"
+    assert doc["benchmark"]["total_return"] == "0.02"  # 100 -> 102, held
+    assert set(doc["benchmark"]) == {"kind", "total_return", "cagr", "sharpe", "max_drawdown",
+                                     "alpha", "beta", "information_ratio", "tracking_error"}
+    assert doc["returns"]["monthly"][0]["period"] == "2025-01"
+    assert doc["drawdowns"]["max_duration_seconds"] >= 0
