@@ -30,13 +30,22 @@ class JobConfig(BaseModel):
     leverage: StrictInt
     fee_model: str
     fee_bps: str | None = None
+    slippage_model: str | None = Field(None, description="none (default), fixed_bps or "
+                                       "volume_share (docs/engine.md, \"Slippage\")")
+    slippage_bps: str | None = Field(None, description="decimal string; required with "
+                                     "slippage_model fixed_bps, forbidden otherwise")
 
     @model_serializer(mode="wrap")
-    def _drop_absent_fee_bps(self, handler: Any) -> dict[str, Any]:
+    def _drop_absent_options(self, handler: Any) -> dict[str, Any]:
+        """An option not given is absent from the config (as submitted), not null."""
         data: dict[str, Any] = handler(self)
-        if data.get("fee_bps") is None:
-            data.pop("fee_bps", None)
+        for name in _OPTIONS:
+            if data.get(name) is None:
+                data.pop(name, None)
         return data
+
+
+_OPTIONS = ("fee_bps", "slippage_model", "slippage_bps")
 
 
 # jobs/metric_names.py: DECIMAL_METRICS as decimal strings, then INT_METRICS (no docstring:

@@ -7,18 +7,21 @@ very function the worker uses to run it. Every rejection is a `ConfigError`
 naming the offending field with its dotted path (``params.grid_levels``,
 ``symbols[1]``, ``end``). Unknown fields are rejected rather than ignored, so a
 typo never silently runs a different backtest. Templates come from
-`engine.templates.TEMPLATES`, fee models from `engine.fees.FEE_MODELS`.
+`engine.templates.TEMPLATES`, fee models from `engine.fees.FEE_MODELS`, slippage
+models from `engine.slippage.SLIPPAGE_MODELS`.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.contract import BacktestConfig, ConfigError
 from engine.fees import FEE_MODELS, FeeModel
+from engine.slippage import DEFAULT_SLIPPAGE, SLIPPAGE_MODELS, SlippageModel
 from engine.templates import Template, template
 from engine.templates.base import DECIMAL_PATTERN
 from engine.timeframes import TIMEFRAMES
@@ -26,6 +29,7 @@ from engine.timeframes import TIMEFRAMES
 MAX_SYMBOLS = 10
 MAX_LEVERAGE = 125
 MAX_FEE_BPS = 1_000.0
+MAX_SLIPPAGE_BPS = 1_000.0
 MAX_CAPITAL = 1e12
 
 _DECIMAL = re.compile(DECIMAL_PATTERN)  # the templates' decimal params follow the same rule
@@ -42,6 +46,8 @@ _FIELDS = {
     "leverage",
     "fee_model",
     "fee_bps",
+    "slippage_model",
+    "slippage_bps",
 }
 
 
@@ -66,6 +72,8 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
     leverage = _check_leverage(_require(config, "leverage"))
     fee_model = _fee_model(_require(config, "fee_model"))
     fee_bps = _parse_fee_bps(fee_model, config.get("fee_bps"))
+    slippage = _slippage_model(config.get("slippage_model", DEFAULT_SLIPPAGE))
+    slippage_bps = _parse_slippage_bps(slippage, config.get("slippage_bps"))
     return BacktestConfig(
         template_id=tpl.id,
         params=params,
@@ -77,6 +85,8 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
         leverage=leverage,
         fee_model=fee_model.id,
         fee_bps=fee_bps,
+        slippage_model=slippage.id,
+        slippage_bps=slippage_bps,
     )
 
 
@@ -94,6 +104,7 @@ def check_config(config: BacktestConfig) -> None:
     _check_capital(config.capital)
     _check_leverage(config.leverage)
     _check_fee_bps(_fee_model(config.fee_model), config.fee_bps)
+    _check_slippage_bps(_slippage_model(config.slippage_model), config.slippage_bps)
 
 
 def _require(config: dict[str, Any], key: str) -> Any:
@@ -147,26 +158,63 @@ def _fee_model(fee_model: Any) -> FeeModel:
     return FEE_MODELS[fee_model]
 
 
+def _slippage_model(name: Any) -> SlippageModel:
+    if not isinstance(name, str) or name not in SLIPPAGE_MODELS:
+        raise ConfigError("slippage_model", f"must be one of {', '.join(SLIPPAGE_MODELS)}")
+    return SLIPPAGE_MODELS[name]
+
+
+@dataclass(frozen=True)
+class _BpsRule:
+    """A model's optional bps setting: `field` is required when the model takes it and
+    forbidden otherwise, at most `most`."""
+
+    field: str
+    models_field: str
+    takers: str  # the models that take it, for the messages
+    most: float
+
+
+_FEE_BPS = _BpsRule("fee_bps", "fee_model",
+                    " or ".join(m.id for m in FEE_MODELS.values() if m.takes_bps), MAX_FEE_BPS)
+_SLIPPAGE_BPS = _BpsRule("slippage_bps", "slippage_model",
+                         " or ".join(m.id for m in SLIPPAGE_MODELS.values() if m.takes_bps),
+                         MAX_SLIPPAGE_BPS)
+
+
 def _parse_fee_bps(model: FeeModel, raw: Any) -> float | None:
-    if model.takes_bps and raw is not None:
-        return _check_fee_bps(model, _parse_decimal("fee_bps", raw))
-    return _check_fee_bps(model, raw)
+    return _parse_bps(_FEE_BPS, model.takes_bps, raw)
 
 
 def _check_fee_bps(model: FeeModel, fee_bps: Any) -> float | None:
-    if not model.takes_bps:
-        if fee_bps is not None:
-            raise ConfigError("fee_bps", f"only allowed when fee_model is {_takes_bps()}")
+    return _check_bps(_FEE_BPS, model.takes_bps, fee_bps)
+
+
+def _parse_slippage_bps(model: SlippageModel, raw: Any) -> float | None:
+    return _parse_bps(_SLIPPAGE_BPS, model.takes_bps, raw)
+
+
+def _check_slippage_bps(model: SlippageModel, bps: Any) -> float | None:
+    return _check_bps(_SLIPPAGE_BPS, model.takes_bps, bps)
+
+
+def _parse_bps(rule: _BpsRule, takes: bool, raw: Any) -> float | None:
+    if takes and raw is not None:
+        return _check_bps(rule, takes, _parse_decimal(rule.field, raw))
+    return _check_bps(rule, takes, raw)
+
+
+def _check_bps(rule: _BpsRule, takes: bool, bps: Any) -> float | None:
+    if not takes:
+        if bps is not None:
+            raise ConfigError(rule.field, f"only allowed when {rule.models_field} is "
+                              f"{rule.takers}")
         return None
-    if fee_bps is None:
-        raise ConfigError("fee_bps", f"required when fee_model is {_takes_bps()}")
-    if fee_bps > MAX_FEE_BPS:
-        raise ConfigError("fee_bps", f"must be <= {MAX_FEE_BPS:.0f}")
-    return float(fee_bps)
-
-
-def _takes_bps() -> str:
-    return " or ".join(m.id for m in FEE_MODELS.values() if m.takes_bps)
+    if bps is None:
+        raise ConfigError(rule.field, f"required when {rule.models_field} is {rule.takers}")
+    if bps > rule.most:
+        raise ConfigError(rule.field, f"must be <= {rule.most:.0f}")
+    return float(bps)
 
 
 def _parse_decimal(field: str, value: Any) -> float:

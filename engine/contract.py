@@ -62,6 +62,8 @@ class BacktestConfig:
     leverage: int
     fee_model: str  # fixed_bps | tiered_maker_taker
     fee_bps: float | None = None
+    slippage_model: str = "none"  # none | fixed_bps | volume_share (engine/slippage.py)
+    slippage_bps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from engine.kernels.account import account_kernel, new_account_state
 from engine.marketdata.bars import Bars
 from engine.marketdata.store import MarketDataStore
 from engine.metrics import compute_metrics
+from engine.slippage import SLIPPAGE_MODELS
 from engine.templates import template
 from engine.timeframes import TIMEFRAME_MS
 
@@ -179,6 +180,7 @@ def _run_sleeve(
     n = len(bars)
     tf_ms = TIMEFRAME_MS[config.timeframe]
     state = new_account_state(capital, feed.n_tags)
+    slippage = SLIPPAGE_MODELS[config.slippage_model].kernel_args(config.slippage_bps)
     equity = np.empty(n + 1)
     equity[0] = capital
     parts: list[tuple[np.ndarray, ...]] = []
@@ -191,6 +193,7 @@ def _run_sleeve(
             bars.high,
             bars.low,
             bars.close,
+            bars.volume,
             tf_ms,
             i0,
             i1,
@@ -198,6 +201,7 @@ def _run_sleeve(
             *fills,
             float(config.leverage),
             MAINTENANCE_MARGIN_RATE,
+            *slippage,
             *tiers,
             *state.values(),  # new_account_state keeps the kernel's argument order
             equity,

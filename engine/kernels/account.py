@@ -6,7 +6,11 @@ filled) or a target exposure in {-1, 0, 1} x equity x leverage (signal
 templates: a market order at the bar's open). Per bar, in this order:
 
 1. apply the bar's fills: cash -= qty * price + fee; fee = |qty| * price * rate,
-   rate = maker (limit fills) or taker (market fills) bps of the current tier;
+   rate = maker (limit fills) or taker (market fills) bps of the current tier. A
+   market fill (and the final close) pays slippage first: it executes at
+   price * (1 + s) buying, price * (1 - s) selling, s = the slippage model's
+   fraction (`_slippage`; docs/engine.md, "Slippage"); a resting limit order fills
+   at its price;
 2. liquidation check (isolated margin per sleeve): with q the net position and
    p the bar's adverse extreme (low if long, high if short), the sleeve is
    liquidated when equity(p) = cash + q p <= mmr |q| p. It is closed at the
@@ -83,6 +87,25 @@ def _fee_rate(t, notional, maker, tier_volume, tier_maker, tier_taker, st, st_i,
     day_volume[day % _RING] += notional
     bps = tier_maker[st_i[TIER]] if maker else tier_taker[st_i[TIER]]
     return notional * bps * 1e-4
+
+
+# slippage models (kernel codes; engine/slippage.py maps the config's names to them)
+SLIP_NONE, SLIP_FIXED, SLIP_VOLUME_SHARE = 0, 1, 2
+
+
+@njit(cache=True)
+def _slippage(p, dq, maker, bar_volume, kind, value):
+    """The executed price of a fill of dq at p: no slippage for a maker fill or model
+    none; fixed: s = value; volume share: s = value * min(|dq| / bar volume, 1)^2."""
+    if maker or kind == SLIP_NONE or dq == 0.0:
+        return p
+    if kind == SLIP_FIXED:
+        s = value
+    else:
+        share = abs(dq) / bar_volume if bar_volume > 0.0 else 1.0
+        share = min(share, 1.0)
+        s = value * share * share
+    return p * (1.0 + s) if dq > 0.0 else p * (1.0 - s)
 
 
 @njit(cache=True)
@@ -202,6 +225,7 @@ def account_kernel(
     high,
     low,
     close,
+    volume,
     tf_ms,
     i0,
     i1,
@@ -214,6 +238,8 @@ def account_kernel(
     f_tag,
     leverage,
     mmr,
+    slip_kind,
+    slip_value,
     tier_volume,
     tier_maker,
     tier_taker,
@@ -255,6 +281,7 @@ def account_kernel(
                 else:
                     dq = f_qty[k]
                 if dq != 0.0:
+                    p = _slippage(p, dq, f_maker[k], volume[i], slip_kind, slip_value)
                     fee = _fee_rate(
                         t,
                         abs(dq) * p,
@@ -341,13 +368,15 @@ def account_kernel(
         for j in range(n_tags):
             lq = lot_qty[j]
             if lq != 0.0:
+                px = _slippage(p, -lq, False, volume[last], slip_kind, slip_value)
                 fee = _fee_rate(
-                    t, abs(lq) * p, False, tier_volume, tier_maker, tier_taker, st, st_i, day_volume
+                    t, abs(lq) * px, False, tier_volume, tier_maker, tier_taker, st, st_i,
+                    day_volume
                 )
                 nt = _apply_fill(
                     j,
                     -lq,
-                    p,
+                    px,
                     t,
                     fee,
                     st,

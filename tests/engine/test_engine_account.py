@@ -25,6 +25,7 @@ def run_account(
     fee_model: str = "fixed_bps",
     fee_bps: float | None = 0.0,
     tags: int = 1,
+    slippage: tuple[int, float] = (0, 0.0),
 ) -> tuple[dict, np.ndarray, tuple]:
     """fills: (bar, price, qty_or_target, is_target, maker), all on tag 0."""
     state = new_account_state(capital, tags)
@@ -37,6 +38,7 @@ def run_account(
         bars.high,
         bars.low,
         bars.close,
+        bars.volume,
         60_000,
         0,
         len(bars),
@@ -49,6 +51,7 @@ def run_account(
         np.zeros(len(fills), dtype=np.int64),
         leverage,
         MAINTENANCE_MARGIN_RATE,
+        *slippage,
         *fee_tiers(fee_model, fee_bps),
         state["st"],
         state["st_i"],
