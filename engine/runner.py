@@ -133,7 +133,7 @@ def _buy_and_hold(bars: Bars, capital: float) -> np.ndarray:
     the benchmark's curve on the sleeve's times (docs/engine.md, "Analysis")."""
     held = np.empty(len(bars) + 1)
     held[0] = capital
-    held[1:] = capital * bars.close / bars.open[0]
+    np.multiply(bars.close, capital / bars.open[0], out=held[1:])
     return held
 
 
@@ -144,9 +144,9 @@ def _until_wipe_out(
     point's time (None if it never is). Every sleeve is liquidated to exactly 0 by then
     and trades no more: the run ends there, so the metrics cover the span the strategy
     was alive (docs/engine.md, "Wipe-out") rather than zero returns until the window ends."""
-    dead = np.flatnonzero(equity <= 0.0)
-    if dead.shape[0] == 0:
+    if equity.shape[0] == 0 or equity.min() > 0.0:
         return times, equity, None
+    dead = np.flatnonzero(equity <= 0.0)
     end = int(dead[0]) + 1
     return times[:end], equity[:end], int(times[end - 1])
 
@@ -218,6 +218,8 @@ def _run_sleeve(
 def _portfolio_curve(
     curves: list[tuple[np.ndarray, np.ndarray]], sleeve_capital: float
 ) -> tuple[np.ndarray, np.ndarray]:
+    if len(curves) == 1:
+        return curves[0]  # one sleeve: its own curve (nothing else holds it)
     t0 = curves[0][0]
     if all(t.shape == t0.shape and np.array_equal(t, t0) for t, _ in curves):
         total = curves[0][1].copy()
