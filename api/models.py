@@ -166,6 +166,17 @@ class JobResult(BaseModel):
     returns: PeriodReturns | None = None
 
 
+class TradePage(BaseModel):
+    data: list[TradeOut]
+    next_cursor: str | None
+    total: int = Field(description="every trade of the job")
+
+
+class EquitySeries(BaseModel):
+    data: list[EquityPoint]
+    total: int = Field(description="points of the full curve")
+
+
 class JobEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -28,6 +28,8 @@ from projections.runner import Listener
 # How long Get Result waits for a done job's result document (it travels on its own topic).
 RESULT_WAIT_S = 5.0
 RESULT_POLL_S = 0.05
+# A done job without result pages this long after it finished predates the pages.
+PAGES_RECENT_MS = 60_000
 
 
 class Projection(Protocol):
@@ -77,6 +79,31 @@ class JobsReplica:
                 raise ApiError("UNAVAILABLE", "the result is not yet available; retry shortly")
             await asyncio.sleep(RESULT_POLL_S)
         return document
+
+    async def result_pages(self, job_id: str, attempt: int, kind: str,
+                           finished_at_ms: int) -> list[bytes] | None:
+        """Every page (a JSON array of rows) of a done job's full `kind` list ("trades" or
+        "equity"), waiting briefly for them if the job just finished (the pages travel
+        under their own keys, so on other partitions than the summary). None for a
+        result made before results had pages: its summary document is all there is."""
+        recent = time.time() * 1000 - finished_at_ms < PAGES_RECENT_MS
+        deadline = time.monotonic() + (RESULT_WAIT_S if recent else 0.0)
+        while True:
+            first = self.view.result_part(job_id, attempt, kind, 0)
+            if first is not None:
+                pages = [first[1]]
+                for index in range(1, first[0]):
+                    page = self.view.result_part(job_id, attempt, kind, index)
+                    if page is None:
+                        break
+                    pages.append(page[1])
+                if len(pages) == first[0]:
+                    return pages
+            if time.monotonic() > deadline:
+                if first is None:
+                    return None
+                raise ApiError("UNAVAILABLE", "the result is not yet available; retry shortly")
+            await asyncio.sleep(RESULT_POLL_S)
 
     @contextmanager
     def changes(self, job_id: str) -> Iterator[asyncio.Queue[None]]:

@@ -33,6 +33,8 @@ WEIGHTS = {
     "get_result": 10,
     "cancel_job": 5,
     "job_events": 5,
+    "job_trades": 10,
+    "job_equity": 10,
     "list_templates": 1,
 }
 

@@ -96,8 +96,8 @@ def _result_document(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
     result = run_backtest(parse_config(GRID_CONFIG), MarketDataStore(data_dir / "market"),
                           lambda _fraction: None)
-    metrics, document_json = _rendered(result)
-    return metrics.as_dict(), json.loads(document_json)
+    rendered = _rendered(result)
+    return rendered.metrics.as_dict(), json.loads(rendered.document_json)
 
 
 def _fill(view_dir: Path, jobs: int, data_dir: Path) -> list[str]:

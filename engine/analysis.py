@@ -131,3 +131,26 @@ def period_returns(times_ms: np.ndarray, equity: np.ndarray,
     returns = np.where(before > 0.0, values / np.where(before > 0.0, before, 1.0) - 1.0, 0.0)
     labels = periods[last - 1].astype(str)
     return [(str(label), float(value)) for label, value in zip(labels, returns, strict=True)]
+
+
+def lttb(x: np.ndarray, y: np.ndarray, points: int) -> np.ndarray:
+    """Indices of `points` samples of the series (x, y) chosen by Largest-Triangle-Three-
+    Buckets (S. Steinarsson, "Downsampling Time Series for Visual Representation", 2013):
+    the first and last points, and from each of `points` - 2 equal buckets between them
+    the point forming the largest triangle with the previous choice and the next
+    bucket's mean, so peaks and troughs survive. All indices if `points` >= len."""
+    n = x.shape[0]
+    if points >= n or points < 3:
+        return np.arange(n) if points >= n else np.array([0, n - 1][:max(points, 1)])
+    edges = np.linspace(1, n - 1, points - 1).astype(np.int64)  # buckets over 1..n-2
+    chosen = np.empty(points, dtype=np.int64)
+    chosen[0], chosen[-1] = 0, n - 1
+    a = 0
+    for k in range(points - 2):
+        lo, hi = edges[k], max(edges[k + 1], edges[k] + 1)
+        nlo, nhi = hi, (edges[k + 2] if k + 2 < points - 1 else n)
+        nx, ny = x[nlo:max(nhi, nlo + 1)].mean(), y[nlo:max(nhi, nlo + 1)].mean()
+        area = np.abs((x[a] - nx) * (y[lo:hi] - y[a]) - (x[a] - x[lo:hi]) * (ny - y[a]))
+        a = lo + int(np.argmax(area))
+        chosen[k + 1] = a
+    return chosen

@@ -26,9 +26,12 @@ from typing import Any
 import numpy as np
 
 from engine import analysis
-from engine.contract import BacktestResult
+from engine.contract import BacktestResult, Trade
 
 MAX_TRADES = 10_000
+# Pages of the full lists (ResultPart messages): ~1.8 MB of trades, ~2.5 MB of points.
+TRADES_PER_PART = 10_000
+POINTS_PER_PART = 50_000
 # The decimal-string metrics and their decimals, in document order (the integer ones,
 # total_trades and avg_trade_duration_seconds, follow). The names are those of
 # jobs.metric_names; engine does not import jobs, a unit test holds them equal.
@@ -108,15 +111,31 @@ def result_document(
         idx = np.unique(np.r_[np.arange(0, n - 1, k), n - 1])
     else:
         idx = np.arange(n)
-    times = iso_times(result.equity_time_ms[idx])
-    equity_curve = [
-        {"time": t, "equity": e}
-        for t, e in zip(times, fixed_all(result.equity[idx].tolist(), 2), strict=True)
-    ]
-    recent = result.trades[-max_trades:] if max_trades > 0 else []
-    entry = iso_times(np.array([t.entry_time_ms for t in recent], dtype=np.int64))
-    exit_ = iso_times(np.array([t.exit_time_ms for t in recent], dtype=np.int64))
-    trades = [
+    equity_curve = equity_rows(result.equity_time_ms[idx], result.equity[idx])
+    trades = trade_rows(result.trades[-max_trades:] if max_trades > 0 else [])
+    return {
+        "metrics": format_metrics(result.metrics),
+        "equity_curve": equity_curve,
+        "trades": trades,
+        "trades_total": len(result.trades),
+        "wiped_out_at": None if result.wiped_out_at_ms is None
+        else _iso(result.wiped_out_at_ms),
+        **analysis_sections(result),
+    }
+
+
+def equity_rows(times_ms: np.ndarray, equity: np.ndarray) -> list[dict[str, str]]:
+    """Curve points {"time", "equity"}: equity to exactly 2 dp."""
+    times = iso_times(times_ms)
+    return [{"time": t, "equity": e}
+            for t, e in zip(times, fixed_all(equity.tolist(), 2), strict=True)]
+
+
+def trade_rows(trades: list[Trade]) -> list[dict[str, str]]:
+    """Trades as the documents list them (prices, quantities, fees to at most 8 dp)."""
+    entry = iso_times(np.array([t.entry_time_ms for t in trades], dtype=np.int64))
+    exit_ = iso_times(np.array([t.exit_time_ms for t in trades], dtype=np.int64))
+    return [
         {
             "symbol": t.symbol,
             "side": t.side,
@@ -128,17 +147,25 @@ def result_document(
             "fees": stripped(t.fees, 8),
             "pnl": fixed(t.pnl, 2),
         }
-        for t, et, xt in zip(recent, entry, exit_, strict=True)
+        for t, et, xt in zip(trades, entry, exit_, strict=True)
     ]
-    return {
-        "metrics": format_metrics(result.metrics),
-        "equity_curve": equity_curve,
-        "trades": trades,
-        "trades_total": len(result.trades),
-        "wiped_out_at": None if result.wiped_out_at_ms is None
-        else _iso(result.wiped_out_at_ms),
-        **analysis_sections(result),
-    }
+
+
+def result_parts(result: BacktestResult) -> list[tuple[str, int, int, list[dict[str, str]]]]:
+    """The full trade list and equity curve in pages (kind, index, parts, rows), for the
+    paged endpoints (docs/api.md, "Trades and equity"): `TRADES_PER_PART` trades or
+    `POINTS_PER_PART` curve points a page, each well under the results topic's message
+    size. Every kind has at least one page (an empty one if there is nothing)."""
+    out: list[tuple[str, int, int, list[dict[str, str]]]] = []
+    for kind, total, size in (("trades", len(result.trades), TRADES_PER_PART),
+                              ("equity", result.equity.shape[0], POINTS_PER_PART)):
+        parts = max(1, math.ceil(total / size))
+        for index in range(parts):
+            lo, hi = index * size, min(total, (index + 1) * size)
+            rows = (trade_rows(result.trades[lo:hi]) if kind == "trades"
+                    else equity_rows(result.equity_time_ms[lo:hi], result.equity[lo:hi]))
+            out.append((kind, index, parts, rows))
+    return out
 
 
 def _iso(ms: int) -> str:

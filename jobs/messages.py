@@ -129,6 +129,19 @@ class BacktestResult:
     document_json: str
 
 
+@dataclass(frozen=True, slots=True)
+class ResultPart:
+    """One page of a result's full trade list or equity curve (the summary document
+    keeps the most recent 10,000 trades and 10,000 curve points)."""
+
+    job_id: str
+    attempt: int
+    kind: str  # trades | equity
+    index: int
+    parts: int
+    rows_json: str
+
+
 Command = SubmitJob | CancelJob
 Report = RunStarted | RunProgressed | RunCompleted | RunFailed
 Input = Command | Report | WorkerSilent
@@ -165,7 +178,7 @@ def event_id_for(job_id: str, seq: int) -> str:
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (SubmitJob, CancelJob, WorkerSilent, RunStarted, RunProgressed, RunCompleted,
-                RunFailed, RunBacktest, BacktestResult, InputDecided)
+                RunFailed, RunBacktest, BacktestResult, ResultPart, InputDecided)
 } | EVENTS
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 
 from jobs.decider import JobState
-from jobs.messages import BacktestResult, Event, is_event
+from jobs.messages import BacktestResult, Event, ResultPart, is_event
 from pipai.kafka.codec import MessageCodec
 from projections.jobs_view import JobsView
 
@@ -21,10 +21,11 @@ from projections.jobs_view import JobsView
 class ViewBatch:
     events: list[Event] = field(default_factory=list)
     results: list[tuple[str, int, bytes]] = field(default_factory=list)  # job, attempt, doc
+    parts: list[ResultPart] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.results)
+        return len(self.events) + len(self.results) + len(self.parts)
 
     def add(self, msg: Message, codec: MessageCodec) -> None:
         """Take one consumed message. Its offset counts even when it is poison (the
@@ -36,7 +37,9 @@ class ViewBatch:
         elif isinstance(message, BacktestResult):
             self.results.append((message.job_id, message.attempt,
                                  message.document_json.encode()))
+        elif isinstance(message, ResultPart):
+            self.parts.append(message)
 
     def write(self, view: JobsView) -> list[JobState]:
         """Apply to `view`; the states the events changed."""
-        return view.apply(self.events, self.results, self.offsets)
+        return view.apply(self.events, self.results, self.offsets, self.parts)

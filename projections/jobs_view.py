@@ -7,6 +7,9 @@ walks newest first, ties broken by ascending job id)::
     j\\x00{job_id}                               -> JobState (orjson)
     h\\x00{job_id}\\x00{seq:012d}                  -> event (orjson), the job's history
     r\\x00{job_id}\\x00{attempt:06d}               -> Get Result document (JSON bytes)
+    p\\x00{job_id}\\x00{attempt:06d}\\x00{kind}\\x00{index:06d}
+                                               -> b"{parts}\\n" + a page of rows (JSON):
+        kind = trades | equity, the full lists behind /trades and /equity
     i\\x00{owner}\\x00{index}\\x00{inv}\\x00{job_id}  -> b""  listing indexes:
         index = "*" (all), "s={status}", "t={template}", "st={status}|{template}"
     o\\x00{topic}\\x00{partition}                  -> next offset to consume (ascii int)
@@ -20,7 +23,7 @@ restart resumes exactly where the view stopped.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 from jobs.decider import JobState, evolve
-from jobs.messages import Event, to_record
+from jobs.messages import Event, ResultPart, to_record
 from jobs.state_codec import dump_state, load_state, state_of_record
 from projections.cursors import CursorSigner
 
@@ -51,6 +54,10 @@ def _template(state: JobState) -> str:
 def _index_names(state: JobState) -> list[str]:
     template = _template(state)
     return ["*", f"s={state.status}", f"t={template}", f"st={state.status}|{template}"]
+
+
+def _part_key(job_id: str, attempt: int, kind: str, index: int) -> bytes:
+    return SEP.join([b"p", job_id.encode(), b"%06d" % attempt, kind.encode(), b"%06d" % index])
 
 
 def _index_key(owner: str, index: str, submitted_at: int, job_id: str) -> bytes:
@@ -86,8 +93,10 @@ class JobsView:
         return {int(k[len(prefix):]): int(v) for k, v in self._scan(prefix)}
 
     def apply(self, events: list[Event], results: list[tuple[str, int, bytes]],
-              offsets: dict[tuple[str, int], int]) -> list[JobState]:
-        """Fold events and store results and offsets atomically; return changed states."""
+              offsets: dict[tuple[str, int], int],
+              parts: Sequence[ResultPart] = ()) -> list[JobState]:
+        """Fold events and store results, result pages and offsets atomically; return
+        changed states."""
         batch = WriteBatch(raw_mode=True)
         changed: dict[str, JobState] = {}
         for event in events:
@@ -106,6 +115,9 @@ class JobsView:
             batch.put(SEP.join([b"j", job_id.encode()]), dump_state(state))
         for job_id, attempt, document in results:
             batch.put(SEP.join([b"r", job_id.encode(), b"%06d" % attempt]), document)
+        for part in parts:
+            batch.put(_part_key(part.job_id, part.attempt, part.kind, part.index),
+                      b"%d\n" % part.parts + part.rows_json.encode())
         for (topic, partition), offset in offsets.items():
             batch.put(SEP.join([b"o", topic.encode(), str(partition).encode()]),
                       str(offset).encode())
@@ -141,6 +153,15 @@ class JobsView:
     def result(self, job_id: str, attempt: int) -> bytes | None:
         raw = self.db.get(SEP.join([b"r", job_id.encode(), b"%06d" % attempt]))
         return None if raw is None else bytes(raw)
+
+    def result_part(self, job_id: str, attempt: int, kind: str,
+                    index: int) -> tuple[int, bytes] | None:
+        """(pages of this kind, the page's rows as a JSON array), or None if not here."""
+        raw: bytes | None = self.db.get(_part_key(job_id, attempt, kind, index))
+        if raw is None:
+            return None
+        count, rows = raw.split(b"\n", 1)
+        return int(count), rows
 
     def list_jobs(self, owner: str, *, status: str | None = None, template_id: str | None = None,
                   from_ms: int | None = None, to_ms: int | None = None, limit: int = 20,

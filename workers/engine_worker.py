@@ -35,6 +35,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -54,11 +55,13 @@ from engine import (
 from engine.contract import ENGINE_ERROR, INVALID_CONFIG, BacktestConfig
 from engine.contract import BacktestResult as EngineResult
 from engine.marketdata.synthetic import SPECS
+from engine.results import result_parts
 from jobs import messages
 from jobs.messages import (
     BacktestResult,
     JobCancelled,
     Metrics,
+    ResultPart,
     RunBacktest,
     RunCompleted,
     RunFailed,
@@ -375,12 +378,12 @@ class EngineWorker:
         started = time.perf_counter()
         outcome = self._backtest(run, config, started)
         if outcome is not None:
-            self._complete(run, *outcome, started=started)
+            self._complete(run, outcome, started=started)
 
     def _backtest(self, run: _Run, config: BacktestConfig,
-                  started: float) -> tuple[Metrics, str] | None:
-        """Run the engine: (metrics, result document) on success; None once the run
-        ended otherwise (cancelled, or failed and reported)."""
+                  started: float) -> Rendered | None:
+        """Run the engine: its rendered result on success; None once the run ended
+        otherwise (cancelled, or failed and reported)."""
         item = run.item
         try:
             return _rendered(run_backtest(config, self.store, run.on_progress))
@@ -399,17 +402,22 @@ class EngineWorker:
             run.report(RunFailed, error_code=ENGINE_ERROR, error_message=type(exc).__name__)
         return None
 
-    def _complete(self, run: _Run, metrics: Metrics, document_json: str,
-                  started: float) -> None:
-        """The result first, then the report that points at it."""
+    def _complete(self, run: _Run, rendered: Rendered, started: float) -> None:
+        """The result's pages and summary first, then the report that points at them.
+        Each page has its own key on the compacted topic (the summary keeps the job's)."""
         item = run.item
+        for kind, index, parts, rows_json in rendered.parts:
+            self.send(self.topics.results, f"{item.job_id}/{item.attempt}/{kind}/{index}",
+                      ResultPart(job_id=item.job_id, attempt=item.attempt, kind=kind,
+                                 index=index, parts=parts, rows_json=rows_json))
         self.send(self.topics.results, item.job_id,
                   BacktestResult(job_id=item.job_id, attempt=item.attempt,
-                                 document_json=document_json))
-        run.report(RunCompleted, metrics=metrics, result_ref=f"{item.job_id}/{item.attempt}")
+                                 document_json=rendered.document_json))
+        run.report(RunCompleted, metrics=rendered.metrics,
+                   result_ref=f"{item.job_id}/{item.attempt}")
         log.info("job_completed", job_id=item.job_id, attempt=item.attempt,
                  seconds=round(time.perf_counter() - started, 3),
-                 result_bytes=len(document_json))
+                 result_bytes=len(rendered.document_json), result_parts=len(rendered.parts))
 
     def close(self) -> None:
         """Wait (10 s at most) for what was produced, committing what it completes."""
@@ -419,15 +427,25 @@ class EngineWorker:
         self.cancel_watch.close()
 
 
-def _rendered(result: EngineResult) -> tuple[Metrics, str]:
-    """The run's metrics as the API shows them, and its result document as JSON."""
+@dataclass(frozen=True)
+class Rendered:
+    metrics: Metrics
+    document_json: str  # the summary (Get Result)
+    parts: list[tuple[str, int, int, str]]  # (kind, index, parts, rows as JSON)
+
+
+def _rendered(result: EngineResult) -> Rendered:
+    """The run's metrics as the API shows them, its result document as JSON, and the
+    full trade list and curve in pages."""
     formatted: dict[str, Any] = format_metrics(result.metrics)
     for name in ("total_trades", "avg_trade_duration_seconds"):
         formatted[name] = int(formatted[name] or 0)  # 0 when no trades; Avro longs
     metrics = Metrics(**{k: formatted[k] for k in Metrics.__dataclass_fields__})
     document = result_document(result)
     document["metrics"] = metrics.as_dict()  # one rendering for job and result
-    return metrics, orjson.dumps(document).decode()
+    parts = [(kind, index, total, orjson.dumps(rows).decode())
+             for kind, index, total, rows in result_parts(result)]
+    return Rendered(metrics, orjson.dumps(document).decode(), parts)
 
 
 def pin_allocator() -> None:

@@ -19,7 +19,8 @@ USED = "X-PipAI-Used-Weight-1m"
 
 def test_design_weights() -> None:
     assert WEIGHTS == {"create_job": 10, "list_jobs": 5, "get_job": 1, "get_result": 10,
-                       "cancel_job": 5, "job_events": 5, "list_templates": 1}
+                       "cancel_job": 5, "job_events": 5, "job_trades": 10, "job_equity": 10,
+                       "list_templates": 1}
 
 
 def test_each_endpoint_spends_its_weight(harness: ApiHarness) -> None:
@@ -122,8 +123,9 @@ def test_every_signed_route_has_a_weight_under_its_name() -> None:
     """api/errors.py's validation handler finds a route's weight by the route's name."""
     from fastapi.routing import APIRoute
 
-    from api.routers import jobs, templates
+    from api.routers import jobs, result_pages, templates
 
-    names = {r.name for router in (jobs.router, templates.router) for r in router.routes
+    names = {r.name for router in (jobs.router, result_pages.router, templates.router)
+             for r in router.routes
              if isinstance(r, APIRoute)}
     assert names == set(WEIGHTS)

@@ -94,3 +94,20 @@ def test_period_returns_match_empyrical_aggregation() -> None:
     labels = [label for label, _ in a.period_returns(times, equity, "month")]
     assert labels[:2] == ["2025-01", "2025-02"] and labels[-1] == "2026-02"
     assert [label for label, _ in a.period_returns(times, equity, "year")] == ["2025", "2026"]
+
+
+def test_lttb_keeps_the_ends_and_the_extremes() -> None:
+    x = np.arange(10_000, dtype=np.float64)
+    y = np.sin(x / 500.0) * 100
+    y[4_321] = 1_000.0  # a spike a chart must show
+    idx = a.lttb(x, y, 200)
+    assert idx.shape[0] == 200 and idx[0] == 0 and idx[-1] == 9_999
+    assert (np.diff(idx) > 0).all()  # in order, no repeats
+    assert 4_321 in idx.tolist()
+    assert a.lttb(x, y, 20_000).tolist() == list(range(10_000))  # more points than data
+
+
+def test_lttb_of_a_line_is_evenly_spread() -> None:
+    x = np.arange(1_001, dtype=np.float64)
+    idx = a.lttb(x, 2 * x, 11)
+    assert idx[0] == 0 and idx[-1] == 1_000 and len(set(idx.tolist())) == 11

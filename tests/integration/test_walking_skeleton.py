@@ -35,6 +35,16 @@ def test_job_runs_to_done_with_all_ten_metrics(live: LiveStack) -> None:
     body = result.json()
     assert body["metrics"] == done["result"]["metrics"]
     assert body["equity_curve"] and body["equity_curve"][0]["time"].endswith("Z")
+    # The full lists, from the result's pages on the results topic.
+    trades = live.client.get(f"/v1/backtest/jobs/{job['id']}/trades", params={"limit": 1000})
+    assert trades.status_code == 200, trades.text
+    assert trades.json()["total"] == body["trades_total"] == done["result"]["metrics"][
+        "total_trades"]
+    if body["trades_total"] <= 1000:  # one page: the summary lists the same trades
+        assert trades.json()["data"] == body["trades"]
+    curve = live.client.get(f"/v1/backtest/jobs/{job['id']}/equity").json()
+    assert curve["data"][-1] == body["equity_curve"][-1] and curve["total"] >= len(
+        body["equity_curve"])
 
     history = live.client.get(f"/v1/backtest/jobs/{job['id']}/events").json()["data"]
     assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
