@@ -34,6 +34,8 @@ class JobConfig(BaseModel):
                                        "volume_share (docs/engine.md, \"Slippage\")")
     slippage_bps: str | None = Field(None, description="decimal string; required with "
                                      "slippage_model fixed_bps, forbidden otherwise")
+    instrument: str | None = Field(None, description="perpetual (default: pays funding) or "
+                                   "spot (leverage 1, no funding)")
 
     @model_serializer(mode="wrap")
     def _drop_absent_options(self, handler: Any) -> dict[str, Any]:
@@ -45,7 +47,7 @@ class JobConfig(BaseModel):
         return data
 
 
-_OPTIONS = ("fee_bps", "slippage_model", "slippage_bps")
+_OPTIONS = ("fee_bps", "slippage_model", "slippage_bps", "instrument")
 
 
 # jobs/metric_names.py: DECIMAL_METRICS as decimal strings, then INT_METRICS (no docstring:
@@ -111,6 +113,8 @@ class TradeOut(BaseModel):
     quantity: str
     fees: str
     pnl: str
+    funding: str = Field("0", description="funding paid (> 0) or received (< 0) while "
+                         "the trade was open; pnl is net of it (docs/engine.md, \"Funding\")")
 
 
 class Benchmark(BaseModel):
@@ -149,6 +153,11 @@ class PeriodReturns(BaseModel):
     yearly: list[PeriodReturn]
 
 
+class FundingTotal(BaseModel):
+    total: str = Field(description="paid (> 0) or received (< 0) over the run, quote currency")
+    source: str = Field(description="import, synthetic or none (no funding series: none paid)")
+
+
 class JobResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -160,6 +169,7 @@ class JobResult(BaseModel):
     wiped_out_at: str | None = Field(None, description="when the portfolio was worth "
                                      "nothing and the run ended (docs/engine.md, "
                                      "\"Wipe-out\"); null if it survived")
+    funding: FundingTotal | None = None
     benchmark: Benchmark | None = Field(None, description="buy-and-hold of the same symbols "
                                         "(docs/engine.md, \"Analysis\")")
     drawdowns: Drawdowns | None = None

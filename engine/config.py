@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.contract import BacktestConfig, ConfigError
+from engine.contract import INSTRUMENTS, PERPETUAL, SPOT, BacktestConfig, ConfigError
 from engine.fees import FEE_MODELS, FeeModel
 from engine.slippage import DEFAULT_SLIPPAGE, SLIPPAGE_MODELS, SlippageModel
 from engine.templates import Template, template
@@ -48,6 +48,7 @@ _FIELDS = {
     "fee_bps",
     "slippage_model",
     "slippage_bps",
+    "instrument",
 }
 
 
@@ -74,6 +75,7 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
     fee_bps = _parse_fee_bps(fee_model, config.get("fee_bps"))
     slippage = _slippage_model(config.get("slippage_model", DEFAULT_SLIPPAGE))
     slippage_bps = _parse_slippage_bps(slippage, config.get("slippage_bps"))
+    instrument = _check_instrument(config.get("instrument", PERPETUAL), leverage)
     return BacktestConfig(
         template_id=tpl.id,
         params=params,
@@ -87,6 +89,7 @@ def parse_config(config: dict[str, Any]) -> BacktestConfig:
         fee_bps=fee_bps,
         slippage_model=slippage.id,
         slippage_bps=slippage_bps,
+        instrument=instrument,
     )
 
 
@@ -105,6 +108,7 @@ def check_config(config: BacktestConfig) -> None:
     _check_leverage(config.leverage)
     _check_fee_bps(_fee_model(config.fee_model), config.fee_bps)
     _check_slippage_bps(_slippage_model(config.slippage_model), config.slippage_bps)
+    _check_instrument(config.instrument, config.leverage)
 
 
 def _require(config: dict[str, Any], key: str) -> Any:
@@ -156,6 +160,15 @@ def _fee_model(fee_model: Any) -> FeeModel:
     if not isinstance(fee_model, str) or fee_model not in FEE_MODELS:
         raise ConfigError("fee_model", f"must be one of {', '.join(FEE_MODELS)}")
     return FEE_MODELS[fee_model]
+
+
+def _check_instrument(instrument: Any, leverage: int) -> str:
+    """perpetual (funding paid, docs/engine.md "Funding") or spot (leverage 1, no funding)."""
+    if instrument not in INSTRUMENTS:
+        raise ConfigError("instrument", f"must be one of {', '.join(INSTRUMENTS)}")
+    if instrument == SPOT and leverage != 1:
+        raise ConfigError("leverage", "must be 1 for instrument spot")
+    return str(instrument)
 
 
 def _slippage_model(name: Any) -> SlippageModel:

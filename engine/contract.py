@@ -64,6 +64,11 @@ class BacktestConfig:
     fee_bps: float | None = None
     slippage_model: str = "none"  # none | fixed_bps | volume_share (engine/slippage.py)
     slippage_bps: float | None = None
+    instrument: str = "perpetual"  # perpetual (pays funding) | spot (leverage 1, none)
+
+
+PERPETUAL, SPOT = "perpetual", "spot"
+INSTRUMENTS = (PERPETUAL, SPOT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,8 @@ class Trade:
     exit_price: float
     quantity: float
     fees: float
-    pnl: float  # net of fees, quote currency
+    pnl: float  # net of fees and funding, quote currency
+    funding: float = 0.0  # funding paid (> 0) or received (< 0) while open, quote currency
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +95,5 @@ class BacktestResult:
     wiped_out_at_ms: int | None = None
     # Buy-and-hold of the same symbols, equal weight, on equity_time_ms (docs/engine.md).
     benchmark_equity: np.ndarray | None = None
+    funding_total: float = 0.0  # paid (> 0) or received (< 0) over the run
+    funding_source: str = "none"  # import | synthetic | none (docs/engine.md, "Funding")

@@ -120,6 +120,7 @@ def result_document(
         "trades_total": len(result.trades),
         "wiped_out_at": None if result.wiped_out_at_ms is None
         else _iso(result.wiped_out_at_ms),
+        "funding": {"total": fixed(result.funding_total, 2), "source": result.funding_source},
         **analysis_sections(result),
     }
 
@@ -146,6 +147,7 @@ def trade_rows(trades: list[Trade]) -> list[dict[str, str]]:
             "quantity": stripped(t.quantity, 8),
             "fees": stripped(t.fees, 8),
             "pnl": fixed(t.pnl, 2),
+            "funding": stripped(t.funding, 8),
         }
         for t, et, xt in zip(trades, entry, exit_, strict=True)
     ]

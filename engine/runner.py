@@ -14,6 +14,7 @@ data is one step; it is reported before and after.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 
@@ -24,6 +25,7 @@ from engine.contract import (
     ENGINE_ERROR,
     INVALID_CONFIG,
     NO_DATA,
+    PERPETUAL,
     UNKNOWN_SYMBOL,
     BacktestCancelled,
     BacktestConfig,
@@ -37,6 +39,7 @@ from engine.feeds import FillFeed
 from engine.fees import FeeTiers, fee_tiers
 from engine.kernels.account import account_kernel, new_account_state
 from engine.marketdata.bars import Bars
+from engine.marketdata.funding import funding_series
 from engine.marketdata.store import MarketDataStore
 from engine.metrics import compute_metrics
 from engine.slippage import SLIPPAGE_MODELS
@@ -51,7 +54,10 @@ _LOAD_SHARE = 0.05  # progress fraction given to loading data
 # numba dispatchers are opaque to mypy; this alias states what the call returns.
 _account_kernel: Callable[..., tuple[np.ndarray, ...]] = account_kernel
 
-_TRADE_FIELDS = ("side", "entry_ms", "exit_ms", "entry_px", "exit_px", "qty", "fees", "pnl")
+_TRADE_FIELDS = ("side", "entry_ms", "exit_ms", "entry_px", "exit_px", "qty", "fees", "pnl",
+                 "funding")
+_NO_FUNDING = (np.empty(0, dtype=np.int64), np.empty(0))
+Funding = Mapping[str, tuple[np.ndarray, np.ndarray]]  # symbol -> (funding times, rates)
 
 
 def _no_progress(fraction: float) -> None:
@@ -71,6 +77,8 @@ def run_backtest(
             if not store.has_symbol(symbol):
                 raise BacktestError(UNKNOWN_SYMBOL, f"no market data for symbol {symbol!r}")
         bars: dict[str, Bars] = {}
+        funding: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        sources: set[str] = set()
         for k, symbol in enumerate(config.symbols):
             b = store.bars(symbol, config.timeframe, config.start_ms, config.end_ms)
             if len(b) == 0:
@@ -78,8 +86,14 @@ def run_backtest(
                     NO_DATA, f"no {config.timeframe} bars for {symbol} in the requested range"
                 )
             bars[symbol] = b
+            if config.instrument == PERPETUAL:
+                times, rates, source = funding_series(
+                    store.root, symbol, store.synthetic, config.start_ms, config.end_ms)
+                funding[symbol] = (times, rates)
+                sources.add(source)
             progress(_LOAD_SHARE * (k + 1) / len(config.symbols))
-        return simulate(config, bars, progress, progress_from=_LOAD_SHARE)
+        result = simulate(config, bars, progress, progress_from=_LOAD_SHARE, funding=funding)
+        return dataclasses.replace(result, funding_source="+".join(sorted(sources)) or "none")
     except (BacktestError, BacktestCancelled):
         raise
     except ConfigError as exc:
@@ -93,8 +107,10 @@ def simulate(
     bars_by_symbol: Mapping[str, Bars],
     progress: ProgressCallback = _no_progress,
     progress_from: float = 0.0,
+    funding: Funding | None = None,
 ) -> BacktestResult:
-    """The compute part of a backtest on bars already in memory (no I/O)."""
+    """The compute part of a backtest on bars already in memory (no I/O); `funding`
+    gives each perpetual symbol's funding series (none: no funding paid)."""
     symbols = list(config.symbols)
     total = sum(len(bars_by_symbol[s]) for s in symbols)
     chunk = max(256, min(MAX_CHUNK_BARS, math.ceil(total / MIN_PROGRESS_STEPS)))
@@ -108,7 +124,9 @@ def simulate(
     for sym_index, symbol in enumerate(symbols):
         bars = bars_by_symbol[symbol]
         feed = tpl.feed(bars, config.params, sleeve_capital, config.leverage)
-        times, equity, parts = _run_sleeve(config, bars, feed, sleeve_capital, tiers, chunk, meter)
+        rates = (funding or {}).get(symbol, _NO_FUNDING)
+        times, equity, parts = _run_sleeve(config, bars, feed, sleeve_capital, tiers, chunk, meter,
+                                           rates)
         curves.append((times, equity))
         holds.append((times, _buy_and_hold(bars, sleeve_capital)))
         trade_parts.extend((sym_index, part) for part in parts)
@@ -125,7 +143,8 @@ def simulate(
     trades = _trade_objects(trades_cols, trade_symbols, symbols)
     progress(1.0)
     return BacktestResult(metrics=metrics, equity_time_ms=eq_time, equity=eq, trades=trades,
-                          wiped_out_at_ms=wiped_out_at, benchmark_equity=benchmark)
+                          wiped_out_at_ms=wiped_out_at, benchmark_equity=benchmark,
+                          funding_total=float(trades_cols["funding"].sum()))
 
 
 def _buy_and_hold(bars: Bars, capital: float) -> np.ndarray:
@@ -175,6 +194,7 @@ def _run_sleeve(
     tiers: FeeTiers,
     chunk: int,
     meter: _ProgressMeter,
+    funding: tuple[np.ndarray, np.ndarray] = _NO_FUNDING,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, ...]]]:
     """One symbol sleeve, chunk by chunk: (equity times, equity, trade column parts)."""
     n = len(bars)
@@ -202,6 +222,7 @@ def _run_sleeve(
             float(config.leverage),
             MAINTENANCE_MARGIN_RATE,
             *slippage,
+            *funding,
             *tiers,
             *state.values(),  # new_account_state keeps the kernel's argument order
             equity,
@@ -254,8 +275,8 @@ def _merge_trades(
 def _trade_objects(cols: dict[str, np.ndarray], sym: np.ndarray, symbols: list[str]) -> list[Trade]:
     names = [symbols[i] for i in sym.tolist()]
     return [
-        Trade(symbol, "long" if side > 0 else "short", entry, exit_, ep, xp, q, f, pnl)
-        for symbol, side, entry, exit_, ep, xp, q, f, pnl in zip(
+        Trade(symbol, "long" if side > 0 else "short", entry, exit_, ep, xp, q, f, pnl, fund)
+        for symbol, side, entry, exit_, ep, xp, q, f, pnl, fund in zip(
             names,
             cols["side"].tolist(),
             cols["entry_ms"].tolist(),
@@ -265,6 +286,7 @@ def _trade_objects(cols: dict[str, np.ndarray], sym: np.ndarray, symbols: list[s
             cols["qty"].tolist(),
             cols["fees"].tolist(),
             cols["pnl"].tolist(),
+            cols["funding"].tolist(),
             strict=True,
         )
     ]

@@ -118,12 +118,21 @@ def _csv(rows: _Rows) -> Iterator[bytes]:
     writer = csv.DictWriter(out, fieldnames=TRADE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for page in rows.each_page():
-        writer.writerows(page)
+        writer.writerows(_decimal_points(row) for row in page)
         yield out.getvalue().encode()
         out.seek(0)
         out.truncate()
     if out.getvalue():
         yield out.getvalue().encode()
+
+
+def _decimal_points(row: dict[str, str]) -> dict[str, str]:
+    """Every number with a decimal point ("0" -> "0.0"), so a column whose values happen
+    to be whole (a funding column of zeros) still reads as floats, not integers."""
+    return {k: (v if k in _TEXT_COLUMNS or "." in v else v + ".0") for k, v in row.items()}
+
+
+_TEXT_COLUMNS = frozenset(("symbol", "side", "entry_time", "exit_time"))
 
 
 @router.get("/{job_id}/equity", response_model=EquitySeries, responses=responses(404, 409, 503),

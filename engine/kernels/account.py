@@ -5,6 +5,10 @@ kernel; each fill is either a signed quantity (grid: a resting limit order that
 filled) or a target exposure in {-1, 0, 1} x equity x leverage (signal
 templates: a market order at the bar's open). Per bar, in this order:
 
+0. funding (perpetuals): every funding time t_f <= the bar's open not yet applied
+   charges each open lot q x open x rate (a long pays a positive rate, a short
+   receives it), kept per lot and pro-rated into its trades' `funding` and pnl
+   (docs/engine.md, "Funding");
 1. apply the bar's fills: cash -= qty * price + fee; fee = |qty| * price * rate,
    rate = maker (limit fills) or taker (market fills) bps of the current tier. A
    market fill (and the final close) pays slippage first: it executes at
@@ -41,8 +45,8 @@ from engine.timeframes import DAY_MS
 CASH, POS, LIQUIDATED, TIER_VOLUME = 0, 1, 2, 3
 N_ST = 4
 # st_i (int64) slots
-DAY, TIER, OPEN_LOTS = 0, 1, 2
-N_ST_I = 3
+DAY, TIER, OPEN_LOTS, NEXT_FUNDING = 0, 1, 2, 3
+N_ST_I = 4
 FEE_WINDOW_DAYS = 30
 _RING = FEE_WINDOW_DAYS + 1  # 30 past days + today
 
@@ -60,6 +64,7 @@ def new_account_state(capital: float, n_tags: int) -> dict[str, np.ndarray]:
         "lot_price": np.zeros(n_tags),
         "lot_time": np.zeros(n_tags, dtype=np.int64),
         "lot_fee": np.zeros(n_tags),
+        "lot_funding": np.zeros(n_tags),
         "day_volume": np.zeros(_RING),
     }
 
@@ -118,6 +123,7 @@ def _record(
     tr_qty,
     tr_fee,
     tr_pnl,
+    tr_funding,
     nt,
     side,
     entry_t,
@@ -127,7 +133,9 @@ def _record(
     qty,
     fees,
     pnl,
+    funding,
 ):
+    tr_funding[nt] = funding
     tr_side[nt] = side
     tr_entry[nt] = entry_t
     tr_exit[nt] = exit_t
@@ -152,6 +160,7 @@ def _apply_fill(
     lot_price,
     lot_time,
     lot_fee,
+    lot_funding,
     tr_side,
     tr_entry,
     tr_exit,
@@ -160,6 +169,7 @@ def _apply_fill(
     tr_qty,
     tr_fee,
     tr_pnl,
+    tr_funding,
     nt,
 ):
     st[CASH] -= dq * p + fee
@@ -179,7 +189,8 @@ def _apply_fill(
         close_q = min(size, abs(dq))
         exit_fee = fee * close_q / abs(dq)
         entry_fee = lot_fee[tag] * close_q / size
-        pnl = side * close_q * (p - lot_price[tag]) - entry_fee - exit_fee
+        funding = lot_funding[tag] * close_q / size
+        pnl = side * close_q * (p - lot_price[tag]) - entry_fee - exit_fee - funding
         nt = _record(
             tr_side,
             tr_entry,
@@ -189,6 +200,7 @@ def _apply_fill(
             tr_qty,
             tr_fee,
             tr_pnl,
+            tr_funding,
             nt,
             side,
             lot_time[tag],
@@ -198,20 +210,24 @@ def _apply_fill(
             close_q,
             entry_fee + exit_fee,
             pnl,
+            funding,
         )
         if close_q >= size:
             lot_qty[tag] = 0.0
             lot_fee[tag] = 0.0
+            lot_funding[tag] = 0.0
             st_i[OPEN_LOTS] -= 1
         else:
             lot_qty[tag] = side * (size - close_q)
             lot_fee[tag] -= entry_fee
+            lot_funding[tag] -= funding
         rest = abs(dq) - close_q
         if rest > 0.0:  # reversal: the remainder opens a lot on the other side
             lot_qty[tag] = -side * rest
             lot_price[tag] = p
             lot_time[tag] = t
             lot_fee[tag] = fee - exit_fee
+            lot_funding[tag] = 0.0
             st_i[OPEN_LOTS] += 1
     if st_i[OPEN_LOTS] == 0:
         st[POS] = 0.0  # no float residue once flat
@@ -240,6 +256,8 @@ def account_kernel(
     mmr,
     slip_kind,
     slip_value,
+    fund_time,
+    fund_rate,
     tier_volume,
     tier_maker,
     tier_taker,
@@ -249,12 +267,13 @@ def account_kernel(
     lot_price,
     lot_time,
     lot_fee,
+    lot_funding,
     day_volume,
     equity,
 ):
     """Run bars [i0, i1) of one sleeve; fills must all lie in [i0, i1), ordered by bar.
     Writes equity[i0 + 1 : i1 + 1] and returns the trades closed in this chunk as
-    (side, entry_ms, exit_ms, entry_px, exit_px, qty, fees, pnl) arrays."""
+    (side, entry_ms, exit_ms, entry_px, exit_px, qty, fees, pnl, funding) arrays."""
     n_f = f_bar.shape[0]
     n_tags = lot_qty.shape[0]
     cap = n_f + n_tags + 1  # a fill closes at most one lot; then liquidation/final close
@@ -266,10 +285,21 @@ def account_kernel(
     tr_qty = np.empty(cap)
     tr_fee = np.empty(cap)
     tr_pnl = np.empty(cap)
+    tr_funding = np.empty(cap)
     nt = 0
     k = 0
+    n_fund = fund_time.shape[0]
     for i in range(i0, i1):
         t = time_ms[i]
+        while st_i[NEXT_FUNDING] < n_fund and fund_time[st_i[NEXT_FUNDING]] <= t:
+            rate = fund_rate[st_i[NEXT_FUNDING]]
+            st_i[NEXT_FUNDING] += 1
+            if st[POS] != 0.0:
+                for j in range(n_tags):
+                    if lot_qty[j] != 0.0:
+                        pay = lot_qty[j] * open_[i] * rate
+                        lot_funding[j] += pay
+                        st[CASH] -= pay
         while k < n_f and f_bar[k] == i:
             if st[LIQUIDATED] == 0.0:
                 p = f_price[k]
@@ -305,6 +335,7 @@ def account_kernel(
                         lot_price,
                         lot_time,
                         lot_fee,
+                        lot_funding,
                         tr_side,
                         tr_entry,
                         tr_exit,
@@ -313,6 +344,7 @@ def account_kernel(
                         tr_qty,
                         tr_fee,
                         tr_pnl,
+                        tr_funding,
                         nt,
                     )
             k += 1
@@ -334,7 +366,8 @@ def account_kernel(
                     if lq != 0.0:
                         side = 1 if lq > 0.0 else -1
                         charge = remaining * abs(lq) / gross
-                        pnl = side * abs(lq) * (p_x - lot_price[j]) - lot_fee[j] - charge
+                        pnl = (side * abs(lq) * (p_x - lot_price[j]) - lot_fee[j] - charge
+                               - lot_funding[j])
                         nt = _record(
                             tr_side,
                             tr_entry,
@@ -344,6 +377,7 @@ def account_kernel(
                             tr_qty,
                             tr_fee,
                             tr_pnl,
+                            tr_funding,
                             nt,
                             side,
                             lot_time[j],
@@ -353,9 +387,11 @@ def account_kernel(
                             abs(lq),
                             lot_fee[j] + charge,
                             pnl,
+                            lot_funding[j],
                         )
                         lot_qty[j] = 0.0
                         lot_fee[j] = 0.0
+                        lot_funding[j] = 0.0
                 st[CASH] = 0.0
                 st[POS] = 0.0
                 st_i[OPEN_LOTS] = 0
@@ -385,6 +421,7 @@ def account_kernel(
                     lot_price,
                     lot_time,
                     lot_fee,
+                    lot_funding,
                     tr_side,
                     tr_entry,
                     tr_exit,
@@ -393,6 +430,7 @@ def account_kernel(
                     tr_qty,
                     tr_fee,
                     tr_pnl,
+                    tr_funding,
                     nt,
                 )
         equity[i1] = st[CASH]
@@ -405,4 +443,5 @@ def account_kernel(
         tr_qty[:nt],
         tr_fee[:nt],
         tr_pnl[:nt],
+        tr_funding[:nt],
     )

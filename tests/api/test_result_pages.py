@@ -70,8 +70,8 @@ def test_the_csv_opens_in_pandas_with_its_types(harness: ApiHarness) -> None:
     frame = pd.read_csv(io.StringIO(response.text), parse_dates=["entry_time", "exit_time"])
     assert len(frame) == 25_000
     assert list(frame.columns) == ["symbol", "side", "entry_time", "exit_time", "entry_price",
-                                   "exit_price", "quantity", "fees", "pnl"]
-    for column in ("entry_price", "exit_price", "quantity", "fees", "pnl"):
+                                   "exit_price", "quantity", "fees", "pnl", "funding"]
+    for column in ("entry_price", "exit_price", "quantity", "fees", "pnl", "funding"):
         assert frame[column].dtype == np.float64, column
     assert str(frame["entry_time"].dtype).startswith("datetime64")
     assert frame["pnl"].sum() == pytest.approx(sum(i - 0.5 for i in range(25_000)))

@@ -26,6 +26,7 @@ def run_account(
     fee_bps: float | None = 0.0,
     tags: int = 1,
     slippage: tuple[int, float] = (0, 0.0),
+    funding: tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0)),
 ) -> tuple[dict, np.ndarray, tuple]:
     """fills: (bar, price, qty_or_target, is_target, maker), all on tag 0."""
     state = new_account_state(capital, tags)
@@ -52,6 +53,7 @@ def run_account(
         leverage,
         MAINTENANCE_MARGIN_RATE,
         *slippage,
+        *funding,
         *fee_tiers(fee_model, fee_bps),
         state["st"],
         state["st_i"],
@@ -59,6 +61,7 @@ def run_account(
         state["lot_price"],
         state["lot_time"],
         state["lot_fee"],
+        state["lot_funding"],
         state["day_volume"],
         equity,
     )

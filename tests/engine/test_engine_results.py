@@ -95,8 +95,10 @@ def test_document_shape() -> None:
         "quantity": "0.1",
         "fees": "0.0123",
         "pnl": "0.06",
+        "funding": "0",
     }
     assert doc["trades_total"] == 2
+    assert doc["funding"] == {"total": "0.00", "source": "none"}
     json.dumps(doc)
 
 
