@@ -153,19 +153,27 @@ def trade_rows(trades: list[Trade]) -> list[dict[str, str]]:
     ]
 
 
-def result_parts(result: BacktestResult) -> list[tuple[str, int, int, list[dict[str, str]]]]:
+def result_parts(result: BacktestResult, document: dict[str, Any] | None = None,
+                 ) -> list[tuple[str, int, int, list[dict[str, str]]]]:
     """The full trade list and equity curve in pages (kind, index, parts, rows), for the
     paged endpoints (docs/api.md, "Trades and equity"): `TRADES_PER_PART` trades or
     `POINTS_PER_PART` curve points a page, each well under the results topic's message
-    size. Every kind has at least one page (an empty one if there is nothing)."""
+    size. Every kind has at least one page (an empty one if there is nothing). Rows the
+    summary `document` already holds in full are reused, not formatted again."""
     out: list[tuple[str, int, int, list[dict[str, str]]]] = []
     for kind, total, size in (("trades", len(result.trades), TRADES_PER_PART),
                               ("equity", result.equity.shape[0], POINTS_PER_PART)):
+        listed = (document or {}).get("trades" if kind == "trades" else "equity_curve")
+        whole: list[dict[str, str]] | None = listed if listed and len(listed) == total else None
         parts = max(1, math.ceil(total / size))
         for index in range(parts):
             lo, hi = index * size, min(total, (index + 1) * size)
-            rows = (trade_rows(result.trades[lo:hi]) if kind == "trades"
-                    else equity_rows(result.equity_time_ms[lo:hi], result.equity[lo:hi]))
+            if whole is not None:
+                rows = whole[lo:hi]
+            elif kind == "trades":
+                rows = trade_rows(result.trades[lo:hi])
+            else:
+                rows = equity_rows(result.equity_time_ms[lo:hi], result.equity[lo:hi])
             out.append((kind, index, parts, rows))
     return out
 

@@ -444,7 +444,7 @@ def _rendered(result: EngineResult) -> Rendered:
     document = result_document(result)
     document["metrics"] = metrics.as_dict()  # one rendering for job and result
     parts = [(kind, index, total, orjson.dumps(rows).decode())
-             for kind, index, total, rows in result_parts(result)]
+             for kind, index, total, rows in result_parts(result, document)]
     return Rendered(metrics, orjson.dumps(document).decode(), parts)
 
 

@@ -17,6 +17,7 @@ N(0, 0.006 %)), clipped to +-0.3 %, seeded by the symbol.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def funding_series(root: Path, symbol: str, synthetic: bool,
     return times[keep], rates[keep], source
 
 
+@functools.lru_cache(maxsize=16)
 def synthetic_funding(symbol: str) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded series of a synthetic symbol (computed once per process; read-only)."""
     times = np.arange(SYNTHETIC_START_MS, SYNTHETIC_END_MS, INTERVAL_MS, dtype=np.int64)
     rng = np.random.default_rng(zlib.crc32(f"funding/{symbol}".encode()))
     shocks = rng.standard_normal(times.shape[0]) * _NOISE
@@ -66,6 +69,7 @@ def synthetic_funding(symbol: str) -> tuple[np.ndarray, np.ndarray]:
         level = BASE_RATE + _PERSISTENCE * (level - BASE_RATE) + shocks[k]
         rates[k] = level
     np.clip(rates, -_CAP, _CAP, out=rates)
+    times.flags.writeable = rates.flags.writeable = False
     return times, rates
 
 

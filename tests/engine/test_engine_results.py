@@ -118,3 +118,22 @@ def test_metric_names_are_the_domain_s() -> None:
     metrics, in the same order, as jobs.metric_names."""
     assert tuple(METRIC_DECIMALS) == DECIMAL_METRICS
     assert tuple(format_metrics({})) == METRIC_NAMES
+
+
+def test_result_pages_hold_every_row_once_and_reuse_a_complete_summary() -> None:
+    from engine.results import POINTS_PER_PART, TRADES_PER_PART, result_parts
+
+    big = _result(POINTS_PER_PART + 7, TRADES_PER_PART + 3)
+    doc = result_document(big)  # keeps 10,000 of each: the pages format the rest
+    pages = result_parts(big, doc)
+    trades = [r for kind, _, _, rows in pages if kind == "trades" for r in rows]
+    points = [r for kind, _, _, rows in pages if kind == "equity" for r in rows]
+    assert len(trades) == TRADES_PER_PART + 3 and len(points) == POINTS_PER_PART + 7
+    assert trades[-10_000:] == doc["trades"] and points[-1] == doc["equity_curve"][-1]
+    assert [(k, i, n) for k, i, n, _ in pages] == [
+        ("trades", 0, 2), ("trades", 1, 2), ("equity", 0, 2), ("equity", 1, 2)]
+    small = _result(5, 2)
+    small_doc = result_document(small)
+    reused = result_parts(small, small_doc)
+    assert reused[0][3] is not small_doc["trades"] and reused[0][3] == small_doc["trades"]
+    assert result_parts(small) == reused  # the same rows either way
