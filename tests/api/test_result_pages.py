@@ -7,7 +7,6 @@ import io
 import time
 
 import numpy as np
-import orjson
 import pandas as pd
 import pytest
 
@@ -42,7 +41,7 @@ def _done_job(h: ApiHarness, job_id: str, result: BacktestResult, pages: bool = 
     if pages:
         h.view.apply([], [], {}, [
             ResultPart(job_id=job_id, attempt=1, kind=kind, index=index, parts=parts,
-                       rows_json=orjson.dumps(rows).decode())
+                       rows_json=rows)
             for kind, index, parts, rows in result_parts(result)])
 
 

@@ -125,15 +125,30 @@ def test_result_pages_hold_every_row_once_and_reuse_a_complete_summary() -> None
 
     big = _result(POINTS_PER_PART + 7, TRADES_PER_PART + 3)
     doc = result_document(big)  # keeps 10,000 of each: the pages format the rest
-    pages = result_parts(big, doc)
-    trades = [r for kind, _, _, rows in pages if kind == "trades" for r in rows]
-    points = [r for kind, _, _, rows in pages if kind == "equity" for r in rows]
+    pages = list(result_parts(big, doc))
+    trades = [r for kind, _, _, rows in pages if kind == "trades" for r in json.loads(rows)]
+    points = [r for kind, _, _, rows in pages if kind == "equity" for r in json.loads(rows)]
     assert len(trades) == TRADES_PER_PART + 3 and len(points) == POINTS_PER_PART + 7
     assert trades[-10_000:] == doc["trades"] and points[-1] == doc["equity_curve"][-1]
     assert [(k, i, n) for k, i, n, _ in pages] == [
         ("trades", 0, 2), ("trades", 1, 2), ("equity", 0, 2), ("equity", 1, 2)]
     small = _result(5, 2)
     small_doc = result_document(small)
-    reused = result_parts(small, small_doc)
-    assert reused[0][3] is not small_doc["trades"] and reused[0][3] == small_doc["trades"]
-    assert result_parts(small) == reused  # the same rows either way
+    reused = list(result_parts(small, small_doc))
+    assert json.loads(reused[0][3]) == small_doc["trades"]
+    assert list(result_parts(small)) == reused  # the same bytes either way
+
+
+def test_page_writers_match_the_row_formatters() -> None:
+    """equity_json is the bytes orjson writes for equity_rows; stripped_all is stripped
+    of each (negative zeros, ties and huge values included)."""
+    from engine.results import equity_json, equity_rows, stripped_all
+
+    rng = np.random.default_rng(11)
+    equity = np.r_[rng.normal(10_000, 3_000, 500), -0.001, -0.0, 0.0, 2.675, -12.5, 1e12]
+    times = T0 + np.arange(equity.shape[0], dtype=np.int64) * MIN
+    assert equity_json(times, equity) == json.dumps(
+        equity_rows(times, equity), separators=(",", ":"))
+    assert equity_json(times[:0], equity[:0]) == "[]"
+    xs = [*rng.normal(0, 1, 500).tolist(), 0.0, -0.0, -0.000000001, 1.5, 100.0, 0.000123456789]
+    assert stripped_all(xs, 8) == [stripped(x, 8) for x in xs]

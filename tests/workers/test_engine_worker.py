@@ -213,3 +213,20 @@ def test_concurrent_generation_writes_a_symbol_once(tmp_path: Path) -> None:
     assert not stores[0].generate_if_missing("SOLUSDT")
     assert not stores[0].generate_if_missing("NOTASYMBOL")
     assert not MarketDataStore(tmp_path / "x", synthetic=False).generate_if_missing("BTCUSDT")
+
+
+def test_writing_the_result_pages_reports_progress_per_page() -> None:
+    """The pages of a large result take over a second to write: each one goes through the
+    progress callback (reports, cancels), from ENGINE_SHARE up to 1."""
+    from engine.contract import BacktestResult
+    from engine.results import POINTS_PER_PART, page_count
+    from workers.engine_worker import ENGINE_SHARE, _rendered
+
+    n = 3 * POINTS_PER_PART + 1
+    result = BacktestResult(metrics={}, equity_time_ms=np.arange(n, dtype=np.int64) * 60_000,
+                            equity=np.full(n, 10_000.0), trades=[])
+    seen: list[float] = []
+    rendered = _rendered(result, seen.append)
+    assert len(rendered.parts) == page_count(result) == 5  # 1 (empty) trades + 4 equity
+    assert len(seen) == 5 and seen == sorted(seen)
+    assert seen[0] > ENGINE_SHARE and seen[-1] == pytest.approx(1.0)
