@@ -18,6 +18,7 @@ from api.errors import install_handlers
 from api.openapi import install_openapi
 from api.routers import health, jobs, result_pages, templates
 from api.weights import UsedWeightHeader, weight_limiter
+from engine.marketdata.store import MarketDataStore
 from pipai.keys import KeyStore
 from pipai.settings import Settings
 from pipai.signing import ReplayGuard
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.documents = JobDocuments()
+    # The market data the workers read (same directory): a submit on a timeframe finer
+    # than a symbol's data is refused (docs/api.md, Create Job). Metadata reads only.
+    app.state.market = MarketDataStore(settings.market_dir)
     # Verification needs no broker: built here, so tests can exercise it without the lifespan.
     app.state.keys = KeyStore(settings.data_dir / "keys.json", recheck_s=KEYS_RECHECK_S)
     app.state.verifier = Verifier(

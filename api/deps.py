@@ -39,7 +39,9 @@ def jobs_replica(request: Request) -> JobsReplica:
 
 
 def jobs_service(request: Request) -> JobsService:
-    return JobsService(jobs_replica(request), request.app.state.commands)
+    state = request.app.state
+    return JobsService(jobs_replica(request), state.commands,
+                       finest_timeframe=state.market.finest_timeframe)
 
 
 def projection(request: Request) -> Any:

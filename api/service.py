@@ -25,6 +25,8 @@ from api.commands import CommandPending, CommandUndecided
 from api.errors import ApiError
 from api.replica import JobsReplica, owned
 from engine import ConfigError, parse_config
+from engine.marketdata.store import too_fine_message
+from engine.timeframes import TIMEFRAME_MS
 from jobs.decider import JobState, decide, initial_state
 from jobs.messages import CancelJob, Command, CommandRejected, Event, SubmitJob
 from projections.jobs_view import JobsView
@@ -73,12 +75,23 @@ def request_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def checked_config(config: dict[str, Any]) -> None:
-    """The config's rules (engine/config.py), which the decider does not know."""
+def checked_config(config: dict[str, Any],
+                   finest_timeframe: Callable[[str], str | None] | None = None) -> None:
+    """The config's rules (engine/config.py), which the decider does not know; with
+    `finest_timeframe` (the market data the API can see, engine/marketdata/store.py),
+    a timeframe finer than a symbol's data is refused too (a symbol the API does not
+    see is left to the workers, which fail the job UNKNOWN_SYMBOL)."""
     try:
-        parse_config(config)
+        parsed = parse_config(config)
     except ConfigError as exc:
         raise ApiError("INVALID_PARAMETER", f"{exc.field}: {exc.message}") from None
+    if finest_timeframe is None:
+        return
+    for symbol in parsed.symbols:
+        finest = finest_timeframe(symbol)
+        if finest is not None and TIMEFRAME_MS[parsed.timeframe] < TIMEFRAME_MS[finest]:
+            raise ApiError("INVALID_PARAMETER",
+                           f"timeframe: {too_fine_message(symbol, parsed.timeframe, finest)}")
 
 
 def raise_if_rejected(events: list[Event]) -> None:
@@ -102,12 +115,13 @@ class JobsService:
     commands: CommandSender
     now_ms: Callable[[], int] = field(default=_now_ms)
     new_id: Callable[[], str] = field(default=_new_id)
+    finest_timeframe: Callable[[str], str | None] | None = None  # a symbol's finest data
 
     async def submit(self, caller: Caller, config: dict[str, Any],
                      idempotency_key: str | None = None,
                      request_id: str | None = None) -> Outcome:
         """Create Job: the job once accepted; with an Idempotency-Key seen before, that job."""
-        checked_config(config)
+        checked_config(config, self.finest_timeframe)
         command = self._submit_command(caller, config, idempotency_key, request_id)
         view = self.jobs.served()
         # A key seen before: its job exists, `send` sends nothing and the replay answers.

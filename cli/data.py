@@ -51,15 +51,16 @@ def _print_json(data: Any) -> None:
 
 def _store_table(infos: list[dict[str, Any]], *, with_seconds: bool = False) -> Table:
     table = Table(box=None, caption="times in UTC", pad_edge=False, header_style="bold")
-    for name in ("symbol", "source", "1m bars", "first bar", "last bar"):
-        table.add_column(name, no_wrap=True, justify="right" if name == "1m bars" else "left")
+    for name in ("symbol", "source", "bars", "first bar", "last bar"):
+        table.add_column(name, no_wrap=True, justify="right" if name == "bars" else "left")
     table.add_column("timeframes", min_width=9)
     if with_seconds:
         table.add_column("seconds", justify="right")
     for info in infos:
-        rows = info.get("rows_1m")
+        rows = info.get("bars")
         row = [info["symbol"], str(info.get("source") or ""),
-               f"{rows:,}" if isinstance(rows, int) else "not generated yet",
+               f"{rows:,} {info.get('base_timeframe')}" if isinstance(rows, int)
+               else "not generated yet",
                _time(info.get("first_open_ms")), _time(info.get("last_open_ms")),
                " ".join(info.get("timeframes") or [])]
         if with_seconds:
@@ -104,36 +105,49 @@ def generate(
 def import_(
     symbol: Annotated[str, typer.Argument(help="the symbol to store the bars as, e.g. BTCUSDT")],
     files: Annotated[list[Path], typer.Argument(
-        help="Binance 1m kline files (.csv or .zip)", exists=True, dir_okay=False)],
+        help="Binance kline files (.csv or .zip, any interval the engine runs), or "
+             "Binance funding-rate CSVs", exists=True, dir_okay=False)],
     replace: Annotated[bool, typer.Option(
         "--replace", help="replace the stored bars instead of merging with them")] = False,
+    interval: Annotated[str | None, typer.Option(
+        "--interval", help="the bars' interval, when neither the file names nor the "
+                           "spacing say it (e.g. a file of one bar)")] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Import Binance public kline files (1m) into the store."""
+    """Import Binance public kline files (or funding-rate files) into the store."""
     from engine.marketdata.binance_import import KlineImportError
     from engine.marketdata.cli_ops import import_files
 
     try:
         report: dict[str, Any] = import_files(_market_dir(data_dir), symbol.upper(), list(files),
-                                              replace=replace)
+                                              replace=replace, interval=interval)
     except KlineImportError as exc:
         err.print(f"[red]import failed[/red]: {exc}")
         raise typer.Exit(1) from None
     if as_json:
         _print_json(report)
         return
+    if report["kind"] == "funding":
+        out.print(f"funding rates of {report['symbol']}: {report['funding_points']:,} "
+                  "stored")
+        return
     table = Table("field", "value", title=f"import {report['symbol']}", box=box.SIMPLE_HEAD)
-    for key in ("rows_read", "rows_stored", "duplicates_dropped", "rows_out_of_order",
-                "gap_count", "missing_bars", "merged_with_existing"):
+    for key in ("interval", "rows_read", "rows_stored", "duplicates_dropped",
+                "rows_out_of_order", "gap_count", "missing_bars", "merged_with_existing"):
         table.add_row(key, str(report[key]))
     table.add_row("first bar", _time(report.get("first_open_ms")))
     table.add_row("last bar", _time(report.get("last_open_ms")))
+    largest = report.get("largest_gap")
+    if largest:
+        table.add_row("largest gap", f"{largest['missing_bars']:,} bar(s) after "
+                                     f"{_time(largest['after_open_ms'])}")
     out.print(table)
     gaps = report.get("gaps") or []
     for gap in gaps[:10]:
         out.print(f"  gap after {_time(gap['after_open_ms'])}: "
-                  f"{gap['missing_bars']:,} missing bar(s) until {_time(gap['next_open_ms'])}")
+                  f"{gap['missing_bars']:,} missing {report['interval']} bar(s) until "
+                  f"{_time(gap['next_open_ms'])}")
     if report["gap_count"] > 10:
         out.print(f"  ... {report['gap_count'] - 10:,} more gap(s) (--json lists {len(gaps)})")
 

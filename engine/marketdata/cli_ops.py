@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engine.marketdata.binance_import import import_klines
+from engine.marketdata.binance_import import KlineImportError, import_klines
+from engine.marketdata.funding import import_binance_funding, is_binance_funding_csv
 from engine.marketdata.store import MarketDataStore
 from engine.marketdata.synthetic import GENERATOR_VERSION, SPECS, generate_1m
 from engine.timeframes import TIMEFRAMES
@@ -32,7 +33,7 @@ def generate(
             raise KeyError(f"{symbol} is not a synthetic symbol; one of {sorted(SPECS)}")
         started = time.perf_counter()
         if force or not store.path(symbol, "1m").is_file():
-            store.write_1m(symbol, generate_1m(symbol), f"synthetic:v{GENERATOR_VERSION}")
+            store.write_base(symbol, "1m", generate_1m(symbol), f"synthetic:v{GENERATOR_VERSION}")
         store.ensure(symbol, timeframes)
         info = store.info(symbol)
         info["seconds"] = round(time.perf_counter() - started, 3)
@@ -41,12 +42,27 @@ def generate(
 
 
 def import_files(
-    data_dir: Path | str, symbol: str, paths: list[Path | str], *, replace: bool = False
+    data_dir: Path | str, symbol: str, paths: list[Path | str], *, replace: bool = False,
+    interval: str | None = None,
 ) -> dict[str, object]:
-    """Import Binance 1m kline CSV/zip files as `symbol`; returns the import report."""
+    """Import Binance kline CSV/zip files as `symbol` (their interval inferred, or
+    `interval`), or Binance funding-rate CSVs (header ``calc_time,...``) as its funding
+    series; returns the import report."""
+    files = [Path(p) for p in paths]
+    funding = [p.suffix.lower() == ".csv" and is_binance_funding_csv(p) for p in files]
+    if any(funding):
+        if not all(funding):
+            raise KlineImportError("funding-rate files and kline files: import them apart")
+        root = Path(data_dir)
+        try:
+            stored = [import_binance_funding(root, symbol, p) for p in files][-1]
+        except ValueError as exc:
+            raise KlineImportError(str(exc)) from None
+        return {"symbol": symbol, "files": [str(p) for p in files], "kind": "funding",
+                "funding_points": stored}
     store = MarketDataStore(data_dir)
-    report = import_klines(store, symbol, [Path(p) for p in paths], replace=replace)
-    return report.to_dict()
+    report = import_klines(store, symbol, files, replace=replace, interval=interval)
+    return {"kind": "klines", **report.to_dict()}
 
 
 def list_data(data_dir: Path | str) -> list[dict[str, object]]:

@@ -2,14 +2,19 @@
 
 Layout under the root directory (the app passes ``<PIPAI_DATA_DIR>/market``)::
 
-    <root>/<SYMBOL>/1m.parquet    the source of truth (synthetic or imported)
-    <root>/<SYMBOL>/<tf>.parquet  5m 15m 1h 4h 1d, resampled from 1m on first use
+    <root>/<SYMBOL>/<base>.parquet  the source of truth (synthetic 1m, or imported
+                                    bars of their own interval: 1m 5m 15m 1h 4h 1d)
+    <root>/<SYMBOL>/<tf>.parquet    each coarser timeframe, resampled from the base
+                                    on first use
 
-Columns: open_time (int64 Unix ms UTC, strictly increasing), open, high, low,
-close, volume (float64). Parquet key-value metadata: ``pipai.source``
-(``synthetic:v<N>`` or ``import``) and ``pipai.generation`` (a random id written
-with each 1m file); a resampled file records the generation of the 1m file it
-came from and is rebuilt when that no longer matches (e.g. after an import).
+A symbol's base timeframe is the finest one stored with a source; a timeframe
+finer than it cannot be served (BacktestError INVALID_CONFIG names the base: bars
+are never invented). Columns: open_time (int64 Unix ms UTC, strictly increasing),
+open, high, low, close, volume (float64). Parquet key-value metadata of a base
+file: ``pipai.source`` (``synthetic:v<N>`` or ``import``) and ``pipai.generation``
+(a random id written with each base file); a resampled file records the generation
+of the base it came from and is rebuilt when that no longer matches (e.g. after an
+import).
 
 Every write goes to a temp file in the same directory and is renamed into
 place, so concurrent processes (several engine workers, the CLI) never see a
@@ -31,17 +36,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.contract import UNKNOWN_SYMBOL, BacktestError
+from engine.contract import INVALID_CONFIG, UNKNOWN_SYMBOL, BacktestError
 from engine.marketdata.bars import Bars
 from engine.marketdata.resample import resample
 from engine.marketdata.synthetic import GENERATOR_VERSION, SPECS, generate_1m
-from engine.timeframes import TIMEFRAMES
+from engine.timeframes import TIMEFRAME_MS, TIMEFRAMES
 
 DEFAULT_ROOT = Path(".pipai/market")
 _SOURCE = b"pipai.source"
 _GENERATION = b"pipai.generation"
 _FROM_GENERATION = b"pipai.from_generation"
 _CACHE_ENTRIES = 8  # whole-file arrays kept in memory (a 1m file is ~50 MB)
+_META_ENTRIES = 512  # files whose metadata is kept (the base is looked up on each query)
 
 
 class MarketDataStore:
@@ -49,19 +55,35 @@ class MarketDataStore:
         self.root = Path(root)
         self.synthetic = synthetic  # False: only data present on disk exists
         self._cache: OrderedDict[tuple[str, int, int], Bars] = OrderedDict()
+        self._meta_cache: OrderedDict[tuple[str, int, int], dict[bytes, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- queries -----------------------------------------------------------
     def symbols(self) -> list[str]:
-        """Symbols that can be served: on disk with 1m data, plus the synthetic
+        """Symbols that can be served: on disk with a base file, plus the synthetic
         ones (generated on first use)."""
         found = set(SPECS) if self.synthetic else set()
         if self.root.is_dir():
-            found |= {p.parent.name for p in self.root.glob("*/1m.parquet")}
+            found |= {p.name for p in self.root.iterdir()
+                      if p.is_dir() and self.base_timeframe(p.name) is not None}
         return sorted(found)
 
     def has_symbol(self, symbol: str) -> bool:
-        return (self.synthetic and symbol in SPECS) or self.path(symbol, "1m").is_file()
+        return (self.synthetic and symbol in SPECS) or self.base_timeframe(symbol) is not None
+
+    def base_timeframe(self, symbol: str) -> str | None:
+        """The finest timeframe stored with a source (None: nothing stored)."""
+        for tf in TIMEFRAMES:
+            if _SOURCE in self._metadata(self.path(symbol, tf)):
+                return tf
+        return None
+
+    def finest_timeframe(self, symbol: str) -> str | None:
+        """The finest timeframe `symbol` can be run on (None: an unknown symbol)."""
+        base = self.base_timeframe(symbol)
+        if base is None and self.synthetic and symbol in SPECS:
+            return "1m"
+        return base
 
     def bars(
         self, symbol: str, timeframe: str, start_ms: int | None = None, end_ms: int | None = None
@@ -75,19 +97,23 @@ class MarketDataStore:
 
     def info(self, symbol: str) -> dict[str, object]:
         """What is stored for `symbol` (no generation, no resampling)."""
-        p1 = self.path(symbol, "1m")
-        out: dict[str, object] = {"symbol": symbol, "stored": p1.is_file()}
-        if p1.is_file():
-            meta = pq.read_metadata(p1)
+        base = self.base_timeframe(symbol)
+        out: dict[str, object] = {"symbol": symbol, "stored": base is not None}
+        if base is not None:
+            p = self.path(symbol, base)
+            meta = pq.read_metadata(p)
             kv = meta.metadata or {}
             out["source"] = kv.get(_SOURCE, b"?").decode()
-            out["rows_1m"] = meta.num_rows
-            t = self._load(symbol, "1m").open_time_ms
+            out["base_timeframe"] = base
+            out["bars"] = meta.num_rows
+            t = self._read(p).open_time_ms
             out["first_open_ms"] = int(t[0]) if len(t) else None
             out["last_open_ms"] = int(t[-1]) if len(t) else None
             out["timeframes"] = [tf for tf in TIMEFRAMES if self.path(symbol, tf).is_file()]
         else:
-            out["source"] = f"synthetic:v{GENERATOR_VERSION}" if symbol in SPECS else None
+            synthetic = symbol in SPECS
+            out["source"] = f"synthetic:v{GENERATOR_VERSION}" if synthetic else None
+            out["base_timeframe"] = "1m" if synthetic else None
             out["timeframes"] = []
         return out
 
@@ -103,50 +129,76 @@ class MarketDataStore:
     def generate_if_missing(self, symbol: str) -> bool:
         """Write the synthetic 1m file of `symbol` unless it is stored; True if this
         call generated it. Waits while another process or thread generates it."""
-        if self.path(symbol, "1m").is_file() or not (self.synthetic and symbol in SPECS):
+        if self.base_timeframe(symbol) is not None or not (self.synthetic and symbol in SPECS):
             return False
         lock_path = self.root / symbol / ".generate.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            if self.path(symbol, "1m").is_file():
+            if self.base_timeframe(symbol) is not None:
                 return False
-            self.write_1m(symbol, generate_1m(symbol), f"synthetic:v{GENERATOR_VERSION}")
+            self.write_base(symbol, "1m", generate_1m(symbol), f"synthetic:v{GENERATOR_VERSION}")
             return True
 
-    def write_1m(self, symbol: str, bars: Bars, source: str) -> None:
-        """Replace the 1m data of `symbol`; resampled files become stale."""
+    def write_base(self, symbol: str, timeframe: str, bars: Bars, source: str) -> None:
+        """Replace the data of `symbol` by `bars` of `timeframe`: every other timeframe's
+        file goes (a finer base would shadow this one, a coarser file is rebuilt from
+        it), and the base is written with a new generation."""
+        for tf in TIMEFRAMES:
+            if tf != timeframe:
+                self.path(symbol, tf).unlink(missing_ok=True)
         self._write(
-            self.path(symbol, "1m"),
+            self.path(symbol, timeframe),
             bars,
             {_SOURCE: source.encode(), _GENERATION: uuid.uuid4().hex.encode()},
         )
 
-    def read_1m_if_stored(self, symbol: str) -> tuple[Bars, str] | None:
-        p = self.path(symbol, "1m")
-        if not p.is_file():
+    def read_base_if_stored(self, symbol: str) -> tuple[Bars, str, str] | None:
+        """(bars, source, timeframe) of the stored base, or None."""
+        base = self.base_timeframe(symbol)
+        if base is None:
             return None
-        kv = pq.read_metadata(p).metadata or {}
-        return self._read(p), kv.get(_SOURCE, b"?").decode()
+        p = self.path(symbol, base)
+        return self._read(p), self._metadata(p).get(_SOURCE, b"?").decode(), base
 
     # -- internals ---------------------------------------------------------
     def _load(self, symbol: str, timeframe: str) -> Bars:
-        p1 = self.path(symbol, "1m")
-        if not p1.is_file():
+        base = self.base_timeframe(symbol)
+        if base is None:
             if not (self.synthetic and symbol in SPECS):
                 raise BacktestError(UNKNOWN_SYMBOL, f"no market data for symbol {symbol!r}")
             self.generate_if_missing(symbol)
-        if timeframe == "1m":
-            return self._read(p1)
-        generation = (pq.read_metadata(p1).metadata or {}).get(_GENERATION, b"")
+            base = "1m"
+        if TIMEFRAME_MS[timeframe] < TIMEFRAME_MS[base]:
+            raise BacktestError(INVALID_CONFIG, too_fine_message(symbol, timeframe, base))
+        p_base = self.path(symbol, base)
+        if timeframe == base:
+            return self._read(p_base)
+        generation = self._metadata(p_base).get(_GENERATION, b"")
         p = self.path(symbol, timeframe)
-        if p.is_file():
-            kv = pq.read_metadata(p).metadata or {}
-            if kv.get(_FROM_GENERATION) == generation:
-                return self._read(p)
-        bars = resample(self._read(p1), timeframe)
+        if self._metadata(p).get(_FROM_GENERATION) == generation:
+            return self._read(p)
+        bars = resample(self._read(p_base), timeframe)
         self._write(p, bars, {_FROM_GENERATION: generation})
         return bars
+
+    def _metadata(self, path: Path) -> dict[bytes, bytes]:
+        """A file's Parquet key-value metadata ({} if absent), re-read only when the file
+        changed: the base is looked up on every query."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        with self._lock:
+            hit = self._meta_cache.get(key)
+        if hit is None:
+            hit = dict(pq.read_metadata(path).metadata or {})
+            with self._lock:
+                self._meta_cache[key] = hit
+                while len(self._meta_cache) > _META_ENTRIES:
+                    self._meta_cache.popitem(last=False)
+        return hit
 
     def _read(self, path: Path) -> Bars:
         st = path.stat()
@@ -186,6 +238,11 @@ class MarketDataStore:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def too_fine_message(symbol: str, timeframe: str, finest: str) -> str:
+    return (f"{symbol} has {finest} bars at the finest: a {timeframe} run needs finer data "
+            f"(use {finest} or coarser)")
 
 
 def empty_bars() -> Bars:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import orjson
 import pytest
 
@@ -133,6 +135,32 @@ def test_an_invalid_config_is_refused_before_anything_is_sent(harness: ApiHarnes
     assert raised.value.code == "INVALID_PARAMETER" and raised.value.message.startswith(
         "leverage:")
     assert harness.commands.sent == []
+
+
+def test_a_timeframe_finer_than_the_data_is_refused_naming_the_finest(
+    harness: ApiHarness, tmp_path: Path
+) -> None:
+    """A daily series run as 1m returned nonsense (CAGR ~1e29): refused at submit."""
+    from engine.marketdata.bars import Bars
+    from engine.marketdata.store import MarketDataStore
+
+    store = MarketDataStore(tmp_path / "market")
+    days = np.arange(400, dtype=np.int64) * 86_400_000 + ms("2024-01-01T00:00:00Z")
+    price = np.linspace(100.0, 200.0, days.shape[0])
+    store.write_base("BTCUSDT", "1d", Bars.from_arrays(days, price, price, price, price,
+                                                      np.ones_like(price)), "import")
+    service = service_of(harness)
+    service.finest_timeframe = store.finest_timeframe
+    with pytest.raises(ApiError) as raised:
+        run(service.submit(ALICE, {**GRID_CONFIG, "timeframe": "1h"}))
+    assert raised.value.code == "INVALID_PARAMETER"
+    assert raised.value.message == ("timeframe: BTCUSDT has 1d bars at the finest: a 1h run "
+                                    "needs finer data (use 1d or coarser)")
+    assert harness.commands.sent == []
+    outcome = run(service.submit(ALICE, {**GRID_CONFIG, "timeframe": "1d"}))
+    assert isinstance(outcome, Decided)  # the data's own timeframe (or coarser) runs
+    assert store.finest_timeframe("ETHUSDT") == "1m"  # synthetic, not generated yet
+    assert store.finest_timeframe("NOPEUSDT") is None  # unknown: left to the workers
 
 
 def test_while_catching_up_a_valid_submit_is_unavailable(harness: ApiHarness) -> None:

@@ -36,12 +36,14 @@ def test_import_then_list(tmp_path: Path) -> None:
 
     table = runner.invoke(app, ["data", "import", "TESTUSDT", str(csv), "--data-dir", str(store)])
     assert table.exit_code == 0, table.output
-    assert "missing bar(s)" in table.output
+    assert "7 missing 1m bar(s)" in table.output
 
     listed = runner.invoke(app, ["data", "list", "--data-dir", str(store), "--json"])
     assert listed.exit_code == 0, listed.output
     infos = {i["symbol"]: i for i in json.loads(listed.output)}
-    assert infos["TESTUSDT"]["rows_1m"] == 5 and infos["TESTUSDT"]["source"] == "import"
+    tested = infos["TESTUSDT"]
+    assert tested["bars"] == 5 and tested["base_timeframe"] == "1m"
+    assert tested["source"] == "import"
     assert infos["BTCUSDT"]["stored"] is False  # synthetic: generated on first use
 
     plain = runner.invoke(app, ["data", "list", "--data-dir", str(store)])
@@ -65,5 +67,5 @@ def test_generate_one_symbol(tmp_path: Path) -> None:
                                  "--data-dir", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     [info] = json.loads(result.output)
-    assert info["symbol"] == "XRPUSDT" and info["rows_1m"] == 1_052_640
+    assert info["symbol"] == "XRPUSDT" and info["bars"] == 1_052_640
     assert info["timeframes"] == ["1m", "1d"]

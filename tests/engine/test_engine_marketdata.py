@@ -104,7 +104,7 @@ def test_cli_ops_list_and_generate(tmp_path: Path) -> None:
     listed = {d["symbol"]: d for d in cli_ops.list_data(tmp_path)}
     assert set(listed) == set(SPECS) and not listed["BTCUSDT"]["stored"]
     out = cli_ops.generate(tmp_path, ["XRPUSDT"], timeframes=("1m", "1d"))
-    assert out[0]["rows_1m"] == 1_052_640 and out[0]["timeframes"] == ["1m", "1d"]
+    assert out[0]["bars"] == 1_052_640 and out[0]["timeframes"] == ["1m", "1d"]
     assert out[0]["source"] == "synthetic:v1"
     with pytest.raises(KeyError):
         cli_ops.generate(tmp_path, ["DOGEUSDT"])
