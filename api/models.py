@@ -6,9 +6,9 @@ jobs/metric_names.py); tests/api/test_models.py fails if the two sides drift.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_serializer
 
 from jobs.statuses import Status
 
@@ -48,6 +48,52 @@ class JobConfig(BaseModel):
 
 
 _OPTIONS = ("fee_bps", "slippage_model", "slippage_bps", "instrument")
+
+# A job's labels (docs/api.md, "Names, tags and notes"): kept beside the job object.
+MAX_NAME = 200
+MAX_TAGS = 20
+MAX_NOTES = 10_000
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
+
+
+class JobCreate(JobConfig):
+    """The create body: a job config, and optionally the job's first name and tags (not
+    part of the config: they change later without touching it)."""
+
+    name: str | None = Field(None, min_length=1, max_length=MAX_NAME)
+    tags: list[Tag] | None = Field(None, max_length=MAX_TAGS, description=(
+        "letters, digits and _ . : - (1-64 chars, starting with a letter or digit)"))
+
+
+class JobLabelsPatch(BaseModel):
+    """A field absent (or null) is kept; "" (or [] for tags) clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=MAX_NAME)
+    tags: list[Tag] | None = Field(None, max_length=MAX_TAGS)
+    notes: str | None = Field(None, max_length=MAX_NOTES)
+
+
+class JobLabels(BaseModel):
+    id: str = Field(examples=["bt_3c91ef"])
+    name: str | None
+    tags: list[str]
+    notes: str | None
+
+
+class BulkCancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class BulkCancelled(BaseModel):
+    matched: int = Field(description="non-terminal jobs the filters matched (at most 10,000 "
+                         "a call)")
+    cancelled: int = Field(description="of those, cancelled by this call")
+    remaining: bool = Field(description="more jobs match: call again")
 
 
 # jobs/metric_names.py: DECIMAL_METRICS as decimal strings, then INT_METRICS (no docstring:

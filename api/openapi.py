@@ -108,6 +108,17 @@ def _add_edge_responses(schema: dict[str, Any]) -> None:
                         "example": _ERROR_EXAMPLES[int(status)]}}}
 
 
+def _add_request_bodies(schema: dict[str, Any]) -> None:
+    """The bodies routes read themselves (after the signature check), as components."""
+    from api.models import BulkCancelRequest, CancelRequest, JobCreate, JobLabelsPatch
+
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (CancelRequest, JobCreate, JobLabelsPatch, BulkCancelRequest):
+        body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components[model.__name__] = body
+
+
 def install_openapi(app: FastAPI) -> None:
     """The signing headers as security schemes, required together on every operation."""
 
@@ -129,6 +140,7 @@ def install_openapi(app: FastAPI) -> None:
         }
         schema["security"] = [{name: [] for name in schemes}]
         _add_edge_responses(schema)
+        _add_request_bodies(schema)
         for (path, method, status), example in _OK_EXAMPLES.items():
             content = schema["paths"][path][method]["responses"][status]["content"]
             content["application/json"]["example"] = example

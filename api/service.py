@@ -11,6 +11,7 @@ stays in api/routers/jobs.py, which only translates; sweeps will come here too.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -28,8 +29,12 @@ from engine import ConfigError, parse_config
 from engine.marketdata.store import too_fine_message
 from engine.timeframes import TIMEFRAME_MS
 from jobs.decider import JobState, decide, initial_state
-from jobs.messages import CancelJob, Command, CommandRejected, Event, SubmitJob
+from jobs.messages import AnnotateJob, CancelJob, Command, CommandRejected, Event, SubmitJob
+from jobs.statuses import CANCELLED, STATUSES, TERMINAL
 from projections.jobs_view import JobsView
+
+BULK_CANCEL_MAX = 10_000  # jobs one bulk cancel takes on; the answer says if more remain
+BULK_CANCEL_CONCURRENCY = 64  # cancels in flight at once (each waits for its decision)
 
 
 class CommandSender(Protocol):
@@ -155,6 +160,62 @@ class JobsService:
         raise_if_rejected([event] if event is not None else [])
         return Decided(owned(view, caller, job_id))
 
+    async def annotate(self, caller: Caller, job_id: str, *, name: str | None = None,
+                       tags: list[str] | None = None, notes: str | None = None,
+                       request_id: str | None = None) -> Outcome:
+        """Set the job's name, tags or notes (None: kept; "" or []: cleared), in any
+        status: the job once the JobAnnotated is in the view."""
+        view = self.jobs.served()
+        command_id = self.new_id()
+        command = AnnotateJob(command_id=command_id, job_id=job_id, owner=caller.owner,
+                              issued_at=self.now_ms(),
+                              correlation_id=_correlation(request_id, command_id),
+                              name=name, tags=_unique(tags), notes=notes)
+        raise_if_rejected(decide(view.get(job_id) or initial_state(job_id), command))
+        try:
+            event = await self.commands.send(command)
+        except CommandUndecided as undecided:
+            return _outcome_of(undecided)
+        raise_if_rejected([event] if event is not None else [])
+        return Decided(owned(view, caller, job_id))
+
+    async def cancel_matching(self, caller: Caller, *, status: str | None = None,
+                              template_id: str | None = None, tag: str | None = None,
+                              reason: str | None = None,
+                              request_id: str | None = None) -> tuple[int, int, bool]:
+        """Bulk cancel: (matched, cancelled, more remain) for the caller's non-terminal
+        jobs the list filters match, at most BULK_CANCEL_MAX a call, the cancels sent
+        BULK_CANCEL_CONCURRENCY at a time. A job that ended meanwhile is not counted."""
+        view = self.jobs.served()
+        wanted = [status] if status else [s for s in STATUSES if s not in TERMINAL]
+        matched: list[str] = []
+        more = False
+        for each in wanted:
+            cursor: str | None = None
+            while True:
+                page = view.list_jobs(caller.owner, status=each, template_id=template_id,
+                                      tag=tag, limit=100, cursor=cursor)
+                matched += [s.job_id for s in page.states if not s.is_terminal]
+                cursor = page.next_cursor
+                if len(matched) >= BULK_CANCEL_MAX:
+                    more = more or cursor is not None or len(matched) > BULK_CANCEL_MAX
+                    break
+                if cursor is None:
+                    break
+        matched = matched[:BULK_CANCEL_MAX]
+        gate = asyncio.Semaphore(BULK_CANCEL_CONCURRENCY)
+
+        async def one(job_id: str) -> bool:
+            async with gate:
+                try:
+                    outcome = await self.cancel(caller, job_id, reason, request_id)
+                except ApiError:  # ended meanwhile (INVALID_STATE): not cancelled by us
+                    return False
+                return isinstance(outcome, Decided) and outcome.job.status == CANCELLED
+
+        done = await asyncio.gather(*(one(job_id) for job_id in matched))
+        return len(matched), sum(done), more
+
     def _submit_command(self, caller: Caller, config: dict[str, Any],
                         idempotency_key: str | None, request_id: str | None) -> SubmitJob:
         command_id = self.new_id()
@@ -166,6 +227,11 @@ class JobsService:
                          submitted_at=self.now_ms(),
                          correlation_id=_correlation(request_id, command_id),
                          idempotency_key=idempotency_key, request_hash=request_hash(config))
+
+
+def _unique(tags: list[str] | None) -> list[str] | None:
+    """Tags once each, in the order given."""
+    return None if tags is None else list(dict.fromkeys(tags))
 
 
 def _outcome_of(undecided: CommandUndecided) -> Pending | NotAccepted:

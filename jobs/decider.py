@@ -25,7 +25,8 @@ Idempotency, so that a redelivered input is harmless:
   (docs/architecture.md, "Redelivered runs");
 - progress only moves forward, so a repeated progress report yields nothing;
 - terminal states absorb everything: commands get CommandRejected(INVALID_STATE),
-  reports are dropped.
+  reports are dropped; only the caller's labels (AnnotateJob -> JobAnnotated) change
+  in any status.
 Every event takes the job's next `seq` (gapless, from 1), and its id is
 `uuid5(job_id, seq)`, so an event decided twice is recognisably the same event.
 """
@@ -38,6 +39,7 @@ from jobs.events import (
     CommandRejected,
     Event,
     JobAccepted,
+    JobAnnotated,
     JobCancelled,
     JobFailed,
     JobProgressed,
@@ -46,6 +48,7 @@ from jobs.events import (
     JobSucceeded,
 )
 from jobs.messages import (
+    AnnotateJob,
     CancelJob,
     Input,
     RunBacktest,
@@ -85,6 +88,8 @@ def decide_with_reason(state: JobState, message: Input) -> tuple[list[Event], st
         return _submit(state, message)
     if isinstance(message, CancelJob):
         return _cancel(state, message)
+    if isinstance(message, AnnotateJob):
+        return _annotate(state, message)
     if isinstance(message, WorkerSilent):
         return _worker_silent(state, message)
     return _report(state, message)
@@ -112,7 +117,8 @@ class _Emitter:
         }
 
 
-def _reject(state: JobState, cmd: SubmitJob | CancelJob, at: int, code: str, why: str) -> Event:
+def _reject(state: JobState, cmd: SubmitJob | CancelJob | AnnotateJob, at: int, code: str,
+            why: str) -> Event:
     emit = _Emitter(state, cmd.job_id, at, cmd.command_id)
     return CommandRejected(
         **emit.env(cmd.correlation_id),
@@ -155,6 +161,22 @@ def _cancel(state: JobState, cmd: CancelJob) -> tuple[list[Event], str | None]:
                         f"job {cmd.job_id} is already {state.status}")], None
     emit = _Emitter(state, cmd.job_id, cmd.issued_at, cmd.command_id)
     return [JobCancelled(**emit.env(), progress=state.progress, reason=cmd.reason)], None
+
+
+def _annotate(state: JobState, cmd: AnnotateJob) -> tuple[list[Event], str | None]:
+    """Labels in any status (a finished job is what people name and tag); the event
+    carries the whole new set, a None field of the command keeping the current value."""
+    if cmd.command_id in state.command_ids:
+        return [], "duplicate_command"
+    if not state.exists or state.owner != cmd.owner:
+        return [_reject(state, cmd, cmd.issued_at, NOT_FOUND, job_not_found(cmd.job_id))], None
+    emit = _Emitter(state, cmd.job_id, cmd.issued_at, cmd.command_id)
+    return [JobAnnotated(
+        **emit.env(cmd.correlation_id),
+        name=state.name if cmd.name is None else (cmd.name or None),
+        tags=list(state.tags) if cmd.tags is None else list(cmd.tags),
+        notes=state.notes if cmd.notes is None else (cmd.notes or None),
+    )], None
 
 
 def _worker_silent(state: JobState, tick: WorkerSilent) -> tuple[list[Event], str | None]:

@@ -150,6 +150,20 @@ class JobRequeued(Event):
                           worker_id=None, run_started_at=None, progress=0.0)
 
 
+@event(follows=STATUSES)  # a job is labelled in any status, finished ones above all
+@dataclass(frozen=True, slots=True)
+class JobAnnotated(Event):
+    """The job's name, tags and notes from now on (the whole set, not a change)."""
+
+    tags: list[str]
+    name: str | None = None
+    notes: str | None = None
+
+    def evolve(self, state: JobState) -> JobState:
+        return self._next(state, name=self.name, tags=tuple(self.tags), notes=self.notes,
+                          command_ids=state.command_ids | {self.causation_id})
+
+
 @event(follows={None, *STATUSES})  # any command may be rejected, in any state
 @dataclass(frozen=True, slots=True)
 class CommandRejected(Event):

@@ -19,6 +19,7 @@ from jobs.events import EVENTS
 from jobs.events import CommandRejected as CommandRejected
 from jobs.events import Event as Event
 from jobs.events import JobAccepted as JobAccepted
+from jobs.events import JobAnnotated as JobAnnotated
 from jobs.events import JobCancelled as JobCancelled
 from jobs.events import JobFailed as JobFailed
 from jobs.events import JobProgressed as JobProgressed
@@ -49,6 +50,20 @@ class CancelJob:
     issued_at: int
     correlation_id: str
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotateJob:
+    """Set the job's name, tags or notes; a None field is left as it is."""
+
+    command_id: str
+    job_id: str
+    owner: str
+    issued_at: int
+    correlation_id: str
+    name: str | None = None
+    tags: list[str] | None = None
+    notes: str | None = None
 
 
 # ---- reports (engine -> orchestrator) -----------------------------------------------
@@ -142,7 +157,7 @@ class ResultPart:
     rows_json: str
 
 
-Command = SubmitJob | CancelJob
+Command = SubmitJob | CancelJob | AnnotateJob
 Report = RunStarted | RunProgressed | RunCompleted | RunFailed
 Input = Command | Report | WorkerSilent
 
@@ -177,8 +192,8 @@ def event_id_for(job_id: str, seq: int) -> str:
 # record name -> class: every message on a topic; the events come from their registry
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (SubmitJob, CancelJob, WorkerSilent, RunStarted, RunProgressed, RunCompleted,
-                RunFailed, RunBacktest, BacktestResult, ResultPart, InputDecided)
+    for cls in (SubmitJob, CancelJob, AnnotateJob, WorkerSilent, RunStarted, RunProgressed,
+                RunCompleted, RunFailed, RunBacktest, BacktestResult, ResultPart, InputDecided)
 } | EVENTS
 
 

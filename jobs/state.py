@@ -36,6 +36,10 @@ class JobState:
     idempotency_key: str | None = None
     request_hash: str | None = None
     command_ids: frozenset[str] = field(default_factory=frozenset)
+    # the caller's labels (JobAnnotated): not part of the seed pages' job object
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
 
     @property
     def exists(self) -> bool:

@@ -43,6 +43,8 @@ def state_of_record(record: dict[str, Any]) -> JobState:
     data = record
     for name in _SETS:
         data[name] = frozenset(data.get(name, ()))
+    if "tags" in data:
+        data["tags"] = tuple(data["tags"])
     if data.get("metrics") is not None:
         data["metrics"] = Metrics(**data["metrics"])
     return JobState(**{k: v for k, v in data.items() if k in _KNOWN})

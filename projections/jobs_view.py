@@ -11,7 +11,8 @@ walks newest first, ties broken by ascending job id)::
                                                -> b"{parts}\\n" + a page of rows (JSON):
         kind = trades | equity, the full lists behind /trades and /equity
     i\\x00{owner}\\x00{index}\\x00{inv}\\x00{job_id}  -> b""  listing indexes:
-        index = "*" (all), "s={status}", "t={template}", "st={status}|{template}"
+        index = "*" (all), "s={status}", "t={template}", "st={status}|{template}",
+                "g={tag}", "sg={status}|{tag}" (one of each per tag)
     o\\x00{topic}\\x00{partition}                  -> next offset to consume (ascii int)
 
 A page of a listing is one range scan over one index, from the cursor's key,
@@ -53,7 +54,10 @@ def _template(state: JobState) -> str:
 
 def _index_names(state: JobState) -> list[str]:
     template = _template(state)
-    return ["*", f"s={state.status}", f"t={template}", f"st={state.status}|{template}"]
+    names = ["*", f"s={state.status}", f"t={template}", f"st={state.status}|{template}"]
+    for tag in state.tags:
+        names += [f"g={tag}", f"sg={state.status}|{tag}"]
+    return names
 
 
 def _part_key(job_id: str, attempt: int, kind: str, index: int) -> bytes:
@@ -165,8 +169,12 @@ class JobsView:
 
     def list_jobs(self, owner: str, *, status: str | None = None, template_id: str | None = None,
                   from_ms: int | None = None, to_ms: int | None = None, limit: int = 20,
-                  cursor: str | None = None) -> Page:
-        if status and template_id:
+                  cursor: str | None = None, tag: str | None = None) -> Page:
+        """A page of `owner`'s jobs, newest first. With a tag, the tag's index is walked
+        (and a template, if also given, checked on each job it lists)."""
+        if tag:
+            index = f"sg={status}|{tag}" if status else f"g={tag}"
+        elif status and template_id:
             index = f"st={status}|{template_id}"
         elif status:
             index = f"s={status}"
@@ -190,9 +198,10 @@ class JobsView:
                 has_more = True
                 break
             record = self.raw_record(key.rsplit(SEP, 1)[1].decode())
-            if record is not None:
+            if record is not None and (not (tag and template_id)
+                                       or _template(load_state(record, "")) == template_id):
                 records.append(record)
-                last_tail = key[len(prefix):]
+            last_tail = key[len(prefix):]
         next_cursor = self.cursors.encode(owner, index, last_tail) if has_more else None
         return Page(records, next_cursor)
 

@@ -8,23 +8,37 @@ case or read, and render its answer. Dependencies come from api/deps.py.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api import examples
 from api.deps import jobs_replica, jobs_service, signed_caller
 from api.errors import ApiError
-from api.models import CancelRequest, Job, JobConfig, JobEvents, JobList, JobResult
+from api.models import (
+    TAG_PATTERN,
+    BulkCancelled,
+    BulkCancelRequest,
+    CancelRequest,
+    Job,
+    JobCreate,
+    JobEvents,
+    JobLabels,
+    JobLabelsPatch,
+    JobList,
+    JobResult,
+)
 from api.openapi import responses
 from api.presenters import event_object, job_object, parse_iso_ms
 from api.replica import JobsReplica
 from api.responses import OrjsonResponse
-from api.service import NotAccepted, Outcome, Pending
+from api.service import Decided, NotAccepted, Outcome, Pending
+from jobs.state import JobState
 from jobs.statuses import DONE, STATUSES, TERMINAL
 from projections.cursors import CursorError
 
@@ -50,19 +64,25 @@ def _answer(outcome: Outcome) -> Any:
 _CREATE_BODY = {
     "required": True,
     "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/JobConfig"},
+        "schema": {"$ref": "#/components/schemas/JobCreate"},
         "examples": {
             "grid": {"summary": "BTC grid (seed page)", "value": examples.GRID_CONFIG},
             "breakout": {"summary": "ETH breakout (seed page)", "value": examples.BREAKOUT_CONFIG},
+            "named": {"summary": "with a name and tags",
+                      "value": {**examples.GRID_CONFIG, "name": "BTC grid, 10 levels",
+                                "tags": ["btc", "grid"]}},
         },
     }},
 }
 
 
-def _config_from(body: bytes) -> JobConfig:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _body_as(model: type[M], body: bytes) -> M:
     """The body, validated after authentication (FastAPI would parse it before)."""
     try:
-        return JobConfig.model_validate_json(body or b"null")
+        return model.model_validate_json(body or b"null")
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "body"
@@ -78,16 +98,34 @@ def _config_from(body: bytes) -> JobConfig:
     "`Idempotent-Replayed: true`, current state); another body gives 409 IDEMPOTENCY_CONFLICT. "
     "202 `{\"id\", \"status\": \"pending\"}`: the submit is on the event log but the "
     "orchestrator did not decide it in time; the job appears under that id once decided "
-    "(GET answers 404 until then), or retry with the same Idempotency-Key.")
+    "(GET answers 404 until then), or retry with the same Idempotency-Key. Optional `name` "
+    "and `tags` label the job (they are not part of its config; read them at "
+    "`/jobs/{id}/labels`, change them with PATCH); a retry with the same Idempotency-Key "
+    "applies them if the first request could not.")
 async def create_job(
     request: Request,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
                                                   max_length=128)] = None,
 ) -> Any:
     caller = await signed_caller(request, "create_job")
-    config = _config_from(await request.body())
-    return _answer(await jobs_service(request).submit(caller, config.model_dump(exclude_none=True),
-                                        idempotency_key, request.headers.get("X-Request-Id")))
+    body = _body_as(JobCreate, await request.body())
+    config = body.model_dump(exclude_none=True, exclude={"name", "tags"})
+    service, request_id = jobs_service(request), request.headers.get("X-Request-Id")
+    outcome = await service.submit(caller, config, idempotency_key, request_id)
+    labels = {"name": body.name, "tags": body.tags}
+    if isinstance(outcome, Decided) and _differ(outcome.job, labels):
+        # Labels are their own command (the config's bytes and hash stay the config's);
+        # a retry with the same key gets here again if this one did not land.
+        await service.annotate(caller, outcome.job.job_id, name=body.name, tags=body.tags,
+                               request_id=request_id)
+    return _answer(outcome)
+
+
+def _differ(state: JobState, labels: dict[str, Any]) -> bool:
+    """Whether the labels asked for are not the job's yet (None: nothing asked)."""
+    return ((labels["name"] is not None and labels["name"] != state.name)
+            or (labels["tags"] is not None
+                and list(dict.fromkeys(labels["tags"])) != list(state.tags)))
 
 
 @router.get("", response_model=JobList, responses=responses(),
@@ -108,6 +146,7 @@ async def list_jobs(
         json_schema_extra={"format": "date-time"})] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100")] = 20,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    tag: Annotated[str | None, Query(description="only jobs carrying this tag")] = None,
 ) -> Any:
     caller = await signed_caller(request, "list_jobs")
     jobs = jobs_replica(request)
@@ -120,12 +159,50 @@ async def list_jobs(
         from_ms = None
     try:
         page = jobs.served().list_jobs(caller.owner, status=status, template_id=template_id,
-                                       from_ms=from_ms, to_ms=to_ms, limit=limit, cursor=cursor)
+                                       from_ms=from_ms, to_ms=to_ms, limit=limit, cursor=cursor,
+                                       tag=_tag(tag))
     except CursorError as exc:
         raise ApiError("INVALID_PARAMETER", f"cursor: {exc}") from None
     # The page assembled from the job objects' own bytes (each rendered once, api/documents.py).
     body = b'{"data":[' + b",".join(jobs.documents_of(page.raw_records)) + b'],"next_cursor":'
     return Response(body + orjson.dumps(page.next_cursor) + b"}", media_type="application/json")
+
+
+def _tag(tag: str | None) -> str | None:
+    if tag is not None and not re.fullmatch(TAG_PATTERN, tag):
+        raise ApiError("INVALID_PARAMETER", "tag: letters, digits and _ . : - (1-64 chars, "
+                       "starting with a letter or digit)")
+    return tag
+
+
+@router.post(
+    "/cancel", response_model=BulkCancelled,
+    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/BulkCancelRequest"},
+        "example": examples.CANCEL_REQUEST}}}},
+    responses=responses(),
+    summary="Cancel Matching Jobs",
+    description="Weight: 50. Cancel every queued or running job of the caller that the "
+    "filters match (`status` queued or running, `template_id`, `tag`; none: all of them), "
+    "at most 10,000 a call (`remaining: true` says to call again). Answers how many matched "
+    "and how many this call cancelled (a job that ended meanwhile is not counted). The "
+    "body may be empty; an optional `reason` is recorded on each cancel.")
+async def cancel_jobs(
+    request: Request,
+    status: Annotated[str | None, Query(description="queued or running",
+                                        json_schema_extra={"enum": ["queued", "running"]})] = None,
+    template_id: Annotated[str | None, Query(description="e.g. tpl_grid")] = None,
+    tag: Annotated[str | None, Query(description="only jobs carrying this tag")] = None,
+) -> Any:
+    caller = await signed_caller(request, "cancel_jobs")
+    body = await request.body()
+    cancel = _body_as(BulkCancelRequest, body) if body.strip() else BulkCancelRequest()
+    if status is not None and status not in ("queued", "running"):
+        raise ApiError("INVALID_PARAMETER", "status: must be queued or running")
+    matched, cancelled, more = await jobs_service(request).cancel_matching(
+        caller, status=status, template_id=template_id, tag=_tag(tag), reason=cancel.reason,
+        request_id=request.headers.get("X-Request-Id"))
+    return {"matched": matched, "cancelled": cancelled, "remaining": more}
 
 
 def _bound(name: str, value: str | None) -> int | None:
@@ -141,6 +218,41 @@ async def get_job(job_id: str, request: Request) -> Any:
     caller = await signed_caller(request, "get_job")
     return Response(jobs_replica(request).owned_document(caller, job_id),
                     media_type="application/json")
+
+
+@router.patch(
+    "/{job_id}", response_model=JobLabels, responses=responses(404, 503, pending=True),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/JobLabelsPatch"},
+        "example": {"name": "BTC grid, 10 levels", "tags": ["btc", "grid"],
+                    "notes": "too much turnover below 1h"}}}}},
+    summary="Label Job",
+    description="Weight: 5. Set the job's `name`, `tags` or `notes`, in any status (an "
+    "event on the job's log, JobAnnotated). A field absent or null is kept; \"\" (or [] "
+    "for tags) clears it. Answers the job's labels.")
+async def label_job(job_id: str, request: Request) -> Any:
+    caller = await signed_caller(request, "label_job")
+    patch = _body_as(JobLabelsPatch, await request.body())
+    if patch.name is None and patch.tags is None and patch.notes is None:
+        raise ApiError("INVALID_PARAMETER", "body: set at least one of name, tags, notes")
+    outcome = await jobs_service(request).annotate(
+        caller, job_id, name=patch.name, tags=patch.tags, notes=patch.notes,
+        request_id=request.headers.get("X-Request-Id"))
+    if not isinstance(outcome, Decided):
+        return _answer(outcome)
+    return _labels(outcome.job)
+
+
+@router.get("/{job_id}/labels", response_model=JobLabels, responses=responses(404),
+            summary="Get Job Labels", description="Weight: 1. The job's name, tags and notes.")
+async def job_labels(job_id: str, request: Request) -> Any:
+    caller = await signed_caller(request, "job_labels")
+    return _labels(jobs_replica(request).owned(caller, job_id))
+
+
+def _labels(state: JobState) -> dict[str, Any]:
+    return {"id": state.job_id, "name": state.name, "tags": list(state.tags),
+            "notes": state.notes}
 
 
 @router.post(

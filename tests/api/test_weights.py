@@ -19,7 +19,8 @@ USED = "X-PipAI-Used-Weight-1m"
 
 def test_design_weights() -> None:
     assert WEIGHTS == {"create_job": 10, "list_jobs": 5, "get_job": 1, "get_result": 10,
-                       "cancel_job": 5, "job_events": 5, "job_trades": 10, "job_equity": 10,
+                       "cancel_job": 5, "cancel_jobs": 50, "label_job": 5, "job_labels": 1,
+                       "job_events": 5, "job_trades": 10, "job_equity": 10,
                        "list_templates": 1}
 
 

@@ -95,3 +95,23 @@ def test_invalid_config_names_the_field(live: LiveStack) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "INVALID_PARAMETER"
     assert "capital" in response.json()["error"]["message"]
+
+
+def test_labels_and_tag_filter_through_the_log(live: LiveStack) -> None:
+    """Labels go through the orchestrator and the events log like any change: on create,
+    by PATCH on a finished job, as a list filter; bulk cancel finds nothing left to do."""
+    created = live.client.post("/v1/backtest/jobs",
+                               json={**grid_config(), "name": "skeleton", "tags": ["it-tag"]})
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    live.wait_for(job_id, lambda j: j["status"] == "done")
+    patched = live.client.patch(f"/v1/backtest/jobs/{job_id}", json={"notes": "checked"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json() == {"id": job_id, "name": "skeleton", "tags": ["it-tag"],
+                              "notes": "checked"}
+    tagged = live.client.get("/v1/backtest/jobs", params={"tag": "it-tag"}).json()["data"]
+    assert [j["id"] for j in tagged] == [job_id]
+    events = live.client.get(f"/v1/backtest/jobs/{job_id}/events").json()["data"]
+    assert [e["type"] for e in events].count("JobAnnotated") == 2
+    bulk = live.client.post("/v1/backtest/jobs/cancel", params={"tag": "it-tag"}).json()
+    assert bulk == {"matched": 0, "cancelled": 0, "remaining": False}  # it is done

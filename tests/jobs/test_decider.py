@@ -16,9 +16,11 @@ from jobs.decider import (
     work_for,
 )
 from jobs.messages import (
+    AnnotateJob,
     CancelJob,
     CommandRejected,
     JobAccepted,
+    JobAnnotated,
     JobCancelled,
     JobFailed,
     JobProgressed,
@@ -274,3 +276,33 @@ def test_fold_replays_to_the_same_state() -> None:
     assert fold(log) == state
     assert [e.seq for e in log] == list(range(1, len(log) + 1))
     assert isinstance(log[-1], JobCancelled)
+
+
+def annotate(cid: str = "a1", owner: str = "alice", name: str | None = None,
+             tags: list[str] | None = None, notes: str | None = None) -> AnnotateJob:
+    return AnnotateJob(cid, JOB, owner, 6000, cid, name, tags, notes)
+
+
+def test_labels_change_in_any_status_and_a_none_field_is_kept() -> None:
+    state, _ = step(initial_state(JOB), submit())
+    state, [named] = step(state, annotate("a1", name="grid v1", tags=["btc", "q3"]))
+    assert isinstance(named, JobAnnotated) and named.seq == state.seq
+    assert (state.name, state.tags, state.notes) == ("grid v1", ("btc", "q3"), None)
+    for message in (started(), completed()):
+        state, _ = step(state, message)
+    assert state.status == DONE
+    state, [noted] = step(state, annotate("a2", notes="too much turnover"))  # done: still
+    assert isinstance(noted, JobAnnotated) and noted.tags == ["btc", "q3"]
+    assert (state.name, state.tags, state.notes) == ("grid v1", ("btc", "q3"),
+                                                     "too much turnover")
+    state, _ = step(state, annotate("a3", name="", tags=[]))  # "" and [] clear
+    assert (state.name, state.tags, state.status) == (None, (), DONE)
+    assert decide(state, annotate("a3", name="again")) == []  # the same command: nothing
+
+
+def test_labels_of_an_unknown_or_foreign_job_are_not_found() -> None:
+    [rejected] = decide(initial_state(JOB), annotate())
+    assert isinstance(rejected, CommandRejected) and rejected.error_code == NOT_FOUND
+    state, _ = step(initial_state(JOB), submit())
+    [foreign] = decide(state, annotate(owner="mallory", name="mine"))
+    assert isinstance(foreign, CommandRejected) and foreign.error_code == NOT_FOUND

@@ -27,6 +27,8 @@ def sample_value(name: str, hint: Any) -> Any:
     """A value of the field's type that survives Avro (uuids and times included)."""
     if hint is Metrics:
         return METRICS
+    if hint in (list[str], list[str] | None):
+        return ["a", "b"]
     if typing.get_origin(hint) is list:
         return [1, 2, 3]
     if hint in (str, str | None):

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.messages import (
+    AnnotateJob,
     BacktestResult,
     CancelJob,
     CommandRejected,
     InputDecided,
     JobAccepted,
+    JobAnnotated,
     JobCancelled,
     JobFailed,
     JobProgressed,
@@ -45,6 +47,8 @@ SAMPLES: dict[str, Any] = {type(m).__name__: m for m in (
               request_hash="h-1"),
     CancelJob(command_id="cmd-2", job_id="bt_1", owner="alice", issued_at=AT,
               correlation_id="corr-1", reason="changed my mind"),
+    AnnotateJob(command_id="cmd-3", job_id="bt_1", owner="alice", issued_at=AT,
+                correlation_id="corr-1", name="grid v2", tags=["btc", "q3"], notes="wider"),
     WorkerSilent(job_id="bt_1", attempt=2, now=AT, max_attempts=3),
     RunStarted(**REPORT, worker_id="w-1", occurred_at=AT, max_attempts=5),
     RunProgressed(**REPORT, progress=0.375, occurred_at=AT),
@@ -58,6 +62,7 @@ SAMPLES: dict[str, Any] = {type(m).__name__: m for m in (
     JobFailed(**ENVELOPE, attempt=2, error_code="WORKER_LOST", error_message="lost"),
     JobCancelled(**ENVELOPE, progress=0.25, reason="changed my mind"),
     JobRequeued(**ENVELOPE, attempt=3, reason="no report"),
+    JobAnnotated(**ENVELOPE, name="grid v2", tags=["btc", "q3"], notes="wider"),
     CommandRejected(**ENVELOPE, command_id="cmd-2", command_type="CancelJob",
                     error_code="INVALID_STATE", error_message="job bt_1 is already done"),
     RunBacktest(job_id="bt_1", attempt=2, config_json='{"a":1}', issued_at=AT,
@@ -76,4 +81,7 @@ SAMPLES_WITH_NULLS: dict[str, Any] = {type(m).__name__: m for m in (
               correlation_id="corr-1"),
     JobAccepted(**ENVELOPE, owner="alice", config_json="{}", submitted_at=AT),
     JobCancelled(**ENVELOPE, progress=0.0),
+    AnnotateJob(command_id="cmd-3", job_id="bt_1", owner="alice", issued_at=AT,
+                correlation_id="corr-1"),
+    JobAnnotated(**ENVELOPE, tags=[]),
 )}
