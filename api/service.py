@@ -151,14 +151,7 @@ class JobsService:
         command = CancelJob(command_id=command_id, job_id=job_id, owner=caller.owner,
                             issued_at=self.now_ms(),
                             correlation_id=_correlation(request_id, command_id), reason=reason)
-        # Not found, another owner's, or already terminal: refused here as the decider would.
-        raise_if_rejected(decide(view.get(job_id) or initial_state(job_id), command))
-        try:
-            event = await self.commands.send(command)
-        except CommandUndecided as undecided:
-            return _outcome_of(undecided)
-        raise_if_rejected([event] if event is not None else [])
-        return Decided(owned(view, caller, job_id))
+        return await self._decided(view, caller, command)
 
     async def annotate(self, caller: Caller, job_id: str, *, name: str | None = None,
                        tags: list[str] | None = None, notes: str | None = None,
@@ -171,13 +164,20 @@ class JobsService:
                               issued_at=self.now_ms(),
                               correlation_id=_correlation(request_id, command_id),
                               name=name, tags=_unique(tags), notes=notes)
-        raise_if_rejected(decide(view.get(job_id) or initial_state(job_id), command))
+        return await self._decided(view, caller, command)
+
+    async def _decided(self, view: JobsView, caller: Caller,
+                       command: CancelJob | AnnotateJob) -> Outcome:
+        """Send a command on an existing job: refused here as the decider would refuse it
+        (not found, another owner's, already terminal), else the job once decided."""
+        raise_if_rejected(decide(view.get(command.job_id) or initial_state(command.job_id),
+                                 command))
         try:
             event = await self.commands.send(command)
         except CommandUndecided as undecided:
             return _outcome_of(undecided)
         raise_if_rejected([event] if event is not None else [])
-        return Decided(owned(view, caller, job_id))
+        return Decided(owned(view, caller, command.job_id))
 
     async def cancel_matching(self, caller: Caller, *, status: str | None = None,
                               template_id: str | None = None, tag: str | None = None,
