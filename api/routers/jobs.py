@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
+from starlette.convertors import Convertor, register_url_convertor
 
 from api import examples
 from api.deps import jobs_replica, jobs_service, signed_caller
@@ -42,6 +43,21 @@ from jobs.state import JobState
 from jobs.statuses import DONE, STATUSES, TERMINAL
 from projections.cursors import CursorError
 
+
+class _JobId(Convertor[str]):
+    """A job id in a path: any segment but "cancel", so /jobs/cancel (bulk cancel, POST
+    only) is not also /jobs/{job_id} (GET, PATCH), and its 405 names POST alone."""
+
+    regex = r"(?!cancel$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("job_id", _JobId())
 router = APIRouter(prefix="/v1/backtest/jobs", tags=["jobs"])
 IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"
 SSE_KEEP_ALIVE_S = 15.0
@@ -212,7 +228,7 @@ def _bound(name: str, value: str | None) -> int | None:
         raise ApiError("INVALID_PARAMETER", f"{name}: not an ISO 8601 timestamp") from None
 
 
-@router.get("/{job_id}", response_model=Job, responses=responses(404),
+@router.get("/{job_id:job_id}", response_model=Job, responses=responses(404),
             summary="Get Job", description="Weight: 1. The job object.")
 async def get_job(job_id: str, request: Request) -> Any:
     caller = await signed_caller(request, "get_job")
@@ -221,7 +237,7 @@ async def get_job(job_id: str, request: Request) -> Any:
 
 
 @router.patch(
-    "/{job_id}", response_model=JobLabels, responses=responses(404, 503, pending=True),
+    "/{job_id:job_id}", response_model=JobLabels, responses=responses(404, 503, pending=True),
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/JobLabelsPatch"},
         "example": {"name": "BTC grid, 10 levels", "tags": ["btc", "grid"],

@@ -84,3 +84,8 @@ def test_tag_filter_and_bulk_cancel(harness: ApiHarness) -> None:
     again = harness.client.post(f"{JOB}/cancel", params={"tag": "sweep-1"}).json()
     assert again == {"matched": 1, "cancelled": 1, "remaining": False}  # the terminal ones skipped
     assert harness.client.post(f"{JOB}/cancel", params={"status": "done"}).status_code == 400
+
+
+def test_the_bulk_cancel_path_is_not_a_job_id(harness: ApiHarness) -> None:
+    answer = harness.client.get(f"{JOB}/cancel")
+    assert answer.status_code == 405 and answer.headers["Allow"] == "POST"
