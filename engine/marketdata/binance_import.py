@@ -8,11 +8,11 @@ microseconds (Binance spot files switched to µs in 2025): a value >= 1e14 is
 read as µs.
 
 The bar interval is the one the Binance file name gives (``BTCUSDT-1h-2024-01.csv``),
-else the one passed in, else the smallest spacing of the open times; every spacing
-must be a whole number of intervals and every open time on an interval boundary.
-The intervals the engine runs on import (1m 5m 15m 1h 4h 1d); the bars are stored
-under their own timeframe (engine/marketdata/store.py), coarser ones are resampled
-from them and finer ones refused.
+else the one passed in, else the greatest common divisor of the open times'
+spacings; every spacing must be a whole number of intervals and every open time on
+an interval boundary. Only the intervals the engine runs import (1m 5m 15m 1h 4h
+1d); the bars are stored under their own timeframe (engine/marketdata/store.py),
+coarser ones are resampled from them and finer ones refused.
 
 Repairs, all reported in the ImportReport:
 - rows out of order are sorted by open_time;
