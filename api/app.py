@@ -16,7 +16,7 @@ from api.commands import CommandBus
 from api.documents import JobDocuments
 from api.errors import install_handlers
 from api.openapi import install_openapi
-from api.routers import health, jobs, result_pages, templates
+from api.routers import health, jobs, result_pages, sweeps, templates
 from api.weights import UsedWeightHeader, weight_limiter
 from engine.marketdata.store import MarketDataStore
 from pipai.keys import KeyStore
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.include_router(jobs.router)
     app.include_router(result_pages.router)
+    app.include_router(sweeps.router)
     app.include_router(templates.router)
     app.include_router(health.router)
     return app

@@ -24,7 +24,15 @@ from collections.abc import Callable
 
 from api.command_log import CommandLog, Delivery
 from jobs.decider import JobState
-from jobs.messages import Command, Event, JobAccepted, SubmitJob
+from jobs.messages import (
+    Command,
+    Event,
+    JobAccepted,
+    SubmitJob,
+    SubmitSweep,
+    SweepAccepted,
+    aggregate_of,
+)
 from pipai.kafka.codec import MessageCodec
 from pipai.log import get_logger
 from pipai.settings import Settings
@@ -74,7 +82,7 @@ class CommandBus:
         for event in events:
             with self._lock:
                 causes = {event.causation_id}
-                if isinstance(event, JobAccepted):
+                if isinstance(event, JobAccepted | SweepAccepted):
                     causes |= self._submits.pop(event.job_id, set())
                 waiters = [w for c in causes if (w := self._waiters.pop(c, None)) is not None]
             for loop, future in waiters:
@@ -89,40 +97,42 @@ class CommandBus:
         deadline = time.monotonic() + self.settings.command_timeout_s
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Event] = loop.create_future()
-        idempotent = isinstance(command, SubmitJob) and command.idempotency_key is not None
+        idempotent = (isinstance(command, SubmitJob | SubmitSweep)
+                      and command.idempotency_key is not None)
+        aggregate = aggregate_of(command)
         with self._lock:
             self._waiters[command.command_id] = (loop, future)
             if idempotent:
-                self._submits.setdefault(command.job_id, set()).add(command.command_id)
+                self._submits.setdefault(aggregate, set()).add(command.command_id)
         try:
             # Checked after registering, so an event applied from now on still reaches us.
             if already_decided is not None and already_decided():
                 return None
             delivery = await self._append(command)
             if delivery is Delivery.NOT_ON_LOG and not future.done():
-                raise CommandNotOnLog(command.job_id)
+                raise CommandNotOnLog(aggregate)
             if delivery is Delivery.MAYBE:
                 self._resend_until_on_log(command)
             try:
                 return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 log.warning("command_pending", command_id=command.command_id,
-                            job_id=command.job_id, delivery=delivery.value)
-                raise CommandPending(command.job_id) from None
+                            job_id=aggregate, delivery=delivery.value)
+                raise CommandPending(aggregate) from None
         finally:
             with self._lock:
                 self._waiters.pop(command.command_id, None)
-                if idempotent and (pending := self._submits.get(command.job_id)) is not None:
+                if idempotent and (pending := self._submits.get(aggregate)) is not None:
                     pending.discard(command.command_id)
                     if not pending:
-                        del self._submits[command.job_id]
+                        del self._submits[aggregate]
 
     async def _append(self, command: Command) -> Delivery:
-        delivery = await self.log.append(command.job_id.encode(),
+        delivery = await self.log.append(aggregate_of(command).encode(),
                                          self.codec.encode(command))
         if delivery is not Delivery.ON_LOG:
             log.warning("command_not_acknowledged", command_id=command.command_id,
-                        job_id=command.job_id, delivery=delivery.value)
+                        job_id=aggregate_of(command), delivery=delivery.value)
         return delivery
 
     def _resend_until_on_log(self, command: Command) -> None:
@@ -136,11 +146,12 @@ class CommandBus:
         while time.monotonic() < give_up:
             await asyncio.sleep(delay)  # backoff between attempts, not synchronisation
             if await self._append(command) is Delivery.ON_LOG:
-                log.info("command_resent", command_id=command.command_id, job_id=command.job_id)
+                log.info("command_resent", command_id=command.command_id,
+                         job_id=aggregate_of(command))
                 return
             delay = min(delay * 2, RESEND_MAX_DELAY_S)
         log.error("command_resend_gave_up", command_id=command.command_id,
-                  job_id=command.job_id, seconds=RESEND_FOR_S)
+                  job_id=aggregate_of(command), seconds=RESEND_FOR_S)
 
 
 def _resolve(future: asyncio.Future[Event], event: Event) -> None:

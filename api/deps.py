@@ -24,6 +24,7 @@ from api.auth import Caller, Verifier
 from api.health_check import HealthChecker
 from api.replica import JobsReplica
 from api.service import JobsService
+from api.sweeps_service import SweepsService
 from api.weights import WEIGHTS
 
 
@@ -56,3 +57,9 @@ def health_checker(request: Request) -> HealthChecker:
     if checker is None:
         checker = state.health_checker = HealthChecker(state.settings)
     return checker
+
+
+def sweeps_service(request: Request) -> SweepsService:
+    state = request.app.state
+    return SweepsService(jobs_replica(request), state.commands,
+                         finest_timeframe=state.market.finest_timeframe)

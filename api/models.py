@@ -130,6 +130,109 @@ class Job(BaseModel):
     progress: float = Field(ge=0.0, le=1.0)
     result: JobResultSummary | None
     error: ErrorDetail | None
+    sweep_id: str | None = Field(None, description="the sweep that made this job; absent "
+                                 "for a plain job (docs/api.md, \"Sweeps\")")
+
+
+# ---- sweeps (docs/api.md, "Sweeps") ---------------------------------------------------
+
+MetricName = Literal["sharpe", "sortino", "calmar", "max_drawdown", "win_rate",
+                     "profit_factor", "cagr", "expected_value", "total_trades",
+                     "avg_trade_duration_seconds"]
+
+
+class SweepObjective(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: MetricName
+    goal: Literal["maximize", "minimize"]
+
+
+class SweepConstraint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: MetricName
+    min: str | None = Field(None, pattern=r"^-?\d+(\.\d+)?$")
+    max: str | None = Field(None, pattern=r"^-?\d+(\.\d+)?$")
+
+
+class SweepRandom(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: StrictInt = Field(ge=1, le=100_000)
+    seed: StrictInt
+    space: dict[str, dict[str, list[Any]]] = Field(description=(
+        "config path -> {\"int\": [lo, hi]} | {\"uniform\": [lo, hi]} | {\"choice\": [...]}"))
+
+
+class SweepEarlyStop(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patience: StrictInt = Field(ge=1)
+
+
+class SweepCreate(BaseModel):
+    """A sweep: one base config and the values to vary (exactly one of grid, random)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: JobConfig
+    grid: dict[str, list[Any]] | None = Field(None, description=(
+        "config path (params.grid_levels, leverage, fee_bps, symbols, ...) -> values; the "
+        "sweep is their product, the last path varying fastest"))
+    random: SweepRandom | None = None
+    objective: SweepObjective
+    constraints: list[SweepConstraint] | None = Field(None, max_length=20)
+    early_stop: SweepEarlyStop | None = None
+
+
+class SweepCounts(BaseModel):
+    total: int
+    queued: int
+    running: int
+    done: int
+    failed: int
+    cancelled: int
+
+
+class SweepBest(BaseModel):
+    job_id: str
+    values: dict[str, Any]
+    objective: str | int | None
+    metrics: Metrics
+
+
+class Sweep(BaseModel):
+    id: str = Field(examples=["sw_3c91ef0a12b4c5d6"])
+    status: Status
+    config: dict[str, Any] = Field(description="the sweep as submitted")
+    counts: SweepCounts
+    progress: float = Field(ge=0.0, le=1.0, description="terminal children / total")
+    best: SweepBest | None
+    stopped_early: bool
+    submitted_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class SweepList(BaseModel):
+    data: list[Sweep]
+    next_cursor: str | None
+
+
+class LeaderboardRow(BaseModel):
+    rank: int = Field(description="1 for the best")
+    job_id: str
+    values: dict[str, Any]
+    objective: str | int | None
+    metrics: Metrics
+
+
+class Leaderboard(BaseModel):
+    sweep_id: str
+    objective: SweepObjective
+    data: list[LeaderboardRow]
+    next_cursor: str | None
 
 
 class PendingCommand(BaseModel):

@@ -10,7 +10,10 @@ import orjson
 
 from jobs.decider import JobState
 from jobs.state_codec import record_of
-from jobs.statuses import DONE, FAILED
+from jobs.statuses import DONE, FAILED, QUEUED, RUNNING
+from jobs.sweep_decider import spec_of
+from jobs.sweep_space import varied
+from jobs.sweep_state import SweepState, sweep_of
 
 
 def iso(ms: int | None) -> str | None:
@@ -38,7 +41,7 @@ def job_document(record: dict[str, Any]) -> dict[str, Any]:
     straight from the stored JSON, without building a JobState."""
     status = record["status"]
     metrics = record.get("metrics")
-    return {
+    document = {
         "id": record["job_id"],
         "status": status,
         "config": orjson.loads(record["config_json"]),
@@ -50,6 +53,10 @@ def job_document(record: dict[str, Any]) -> dict[str, Any]:
         "error": {"code": record.get("error_code"), "message": record.get("error_message") or ""}
         if status == FAILED else None,
     }
+    child = sweep_of(record["job_id"])
+    if child is not None:  # a plain job keeps the seed pages' object to the letter
+        document["sweep_id"] = child[0]
+    return document
 
 
 def event_object(record: dict[str, Any]) -> dict[str, Any]:
@@ -63,3 +70,39 @@ def event_object(record: dict[str, Any]) -> dict[str, Any]:
 def _iso_ms(ms: int) -> str:
     stamp = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sweep_object(state: SweepState, children: dict[str, Any]) -> dict[str, Any]:
+    """The sweep object (docs/api.md, "Sweeps"). The terminal counts are the sweep's own
+    (the children's ends it has heard, so they agree with its status); how many run is
+    the view's count of its children's own events, capped by what is left."""
+    finished = state.finished_count
+    running = max(0, min(int(children.get("running", 0)), state.total - finished))
+    status = state.status
+    if status == QUEUED and (running or finished):
+        status = RUNNING
+    started = state.started_at if children.get("started_at") is None else min(
+        children["started_at"], state.started_at or children["started_at"])
+    return {
+        "id": state.sweep_id,
+        "status": status,
+        "config": orjson.loads(state.config_json),
+        "counts": {"total": state.total, "queued": state.total - finished - running,
+                   "running": running, "done": state.done, "failed": state.failed,
+                   "cancelled": state.cancelled},
+        "progress": round(finished / state.total, 6) if state.total else 0.0,
+        "best": _best(state),
+        "stopped_early": state.stopped_early,
+        "submitted_at": iso(state.submitted_at),
+        "started_at": iso(started if status != QUEUED else None),
+        "finished_at": iso(state.finished_at),
+    }
+
+
+def _best(state: SweepState) -> dict[str, Any] | None:
+    if state.best_index is None or state.best_metrics is None:
+        return None
+    spec = spec_of(state.config_json)
+    metrics = state.best_metrics.as_dict()
+    return {"job_id": state.best_job_id, "values": varied(spec, state.best_index),
+            "objective": metrics[spec.objective.metric], "metrics": metrics}

@@ -22,6 +22,7 @@ from api.documents import JobDocuments
 from api.errors import ApiError
 from jobs.decider import JobState, job_not_found
 from jobs.messages import Event
+from jobs.sweep_state import is_sweep_id
 from projections.jobs_view import JobsView
 from projections.runner import Listener
 
@@ -61,7 +62,7 @@ class JobsReplica:
 
     def owned_document(self, caller: Caller, job_id: str) -> bytes:
         """The caller's job object as JSON (rendered once per state, api/documents.py)."""
-        raw = self.served().raw_record(job_id)
+        raw = None if is_sweep_id(job_id) else self.served().raw_record(job_id)
         rendered = None if raw is None else self.documents.rendered(raw)
         if rendered is None or not rendered.exists or rendered.owner != caller.owner:
             raise ApiError("NOT_FOUND", job_not_found(job_id))
@@ -124,7 +125,8 @@ class JobsReplica:
 
 
 def owned(view: JobsView, caller: Caller, job_id: str) -> JobState:
+    """The caller's job (a sweep's id is no job's: NOT_FOUND, as for any unknown id)."""
     state = view.get(job_id)
-    if state is None or not state.exists or state.owner != caller.owner:
+    if not isinstance(state, JobState) or not state.exists or state.owner != caller.owner:
         raise ApiError("NOT_FOUND", job_not_found(job_id))
     return state

@@ -28,7 +28,7 @@ from api.replica import JobsReplica, owned
 from engine import ConfigError, parse_config
 from engine.marketdata.store import too_fine_message
 from engine.timeframes import TIMEFRAME_MS
-from jobs.decider import JobState, decide, initial_state
+from jobs.decider import decide, initial_state
 from jobs.messages import AnnotateJob, CancelJob, Command, CommandRejected, Event, SubmitJob
 from jobs.statuses import CANCELLED, STATUSES, TERMINAL
 from projections.jobs_view import JobsView
@@ -48,7 +48,7 @@ class CommandSender(Protocol):
 class Decided:
     """201 (create) or 200 (cancel): the job once the orchestrator has decided."""
 
-    job: JobState
+    job: Any  # a JobState, or a SweepState from the sweeps service (api/sweeps_service.py)
     replayed: bool = False  # a create retried with its Idempotency-Key: the job as it is now
 
 

@@ -39,6 +39,11 @@ WEIGHTS = {
     "job_trades": 10,
     "job_equity": 10,
     "list_templates": 1,
+    "create_sweep": 50,
+    "list_sweeps": 5,
+    "get_sweep": 1,
+    "cancel_sweep": 10,
+    "sweep_leaderboard": 5,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from jobs.decider import JobState, evolve, initial_state
+from jobs.decider import Aggregate, evolve, initial_state
 from jobs.events import EVENTS, Event
 
 # The statuses each event may follow (None: the job does not exist yet), as each event
@@ -33,7 +33,7 @@ class AuditReport:
     jobs: int
     duplicates: int
     findings: list[Finding]
-    states: dict[str, JobState]
+    states: dict[str, Aggregate]
 
     @property
     def clean(self) -> bool:
@@ -41,7 +41,7 @@ class AuditReport:
 
 
 def verify(events: Iterable[Event]) -> AuditReport:
-    states: dict[str, JobState] = {}
+    states: dict[str, Aggregate] = {}
     seen: dict[tuple[str, int], Event] = {}
     findings: list[Finding] = []
     count = duplicates = 0
@@ -69,7 +69,7 @@ def verify(events: Iterable[Event]) -> AuditReport:
     return AuditReport(count, len(states), duplicates, findings, states)
 
 
-def _illegal(state: JobState, event: Event) -> str | None:
+def _illegal(state: Aggregate, event: Event) -> str | None:
     """Why `event` may not follow `state`, or None when it may."""
     allowed = ALLOWED_FROM.get(type(event))
     if allowed is None:  # not a registered event: no rule allows it

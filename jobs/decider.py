@@ -33,6 +33,7 @@ Every event takes the job's next `seq` (gapless, from 1), and its id is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from jobs.events import (
@@ -50,6 +51,8 @@ from jobs.events import (
 from jobs.messages import (
     AnnotateJob,
     CancelJob,
+    CancelSweep,
+    ChildFinished,
     Input,
     RunBacktest,
     RunCompleted,
@@ -57,12 +60,17 @@ from jobs.messages import (
     RunProgressed,
     RunStarted,
     SubmitJob,
+    SubmitSweep,
     WorkerSilent,
     event_id_for,
 )
+from jobs.resubmission import resubmitted
+from jobs.state import Aggregate as Aggregate
 from jobs.state import JobState as JobState
 from jobs.state import initial_state as initial_state
 from jobs.statuses import RUNNING
+from jobs.sweep_decider import decide_sweep, sweep_effects
+from jobs.sweep_state import SweepState, sweep_of
 
 # Error codes carried by CommandRejected / JobFailed (the API maps them to HTTP).
 NOT_FOUND = "NOT_FOUND"
@@ -78,12 +86,19 @@ def job_not_found(job_id: str) -> str:
 
 # ---- decide -----------------------------------------------------------------------
 
-def decide(state: JobState, message: Input) -> list[Event]:
+def decide(state: Aggregate, message: Input) -> list[Event]:
     return decide_with_reason(state, message)[0]
 
 
-def decide_with_reason(state: JobState, message: Input) -> tuple[list[Event], str | None]:
-    """Events for `message`, and when there are none, why it was ignored."""
+def decide_with_reason(state: Aggregate, message: Input) -> tuple[list[Event], str | None]:
+    """Events for `message`, and when there are none, why it was ignored; a sweep's
+    inputs go to the sweep decider (jobs/sweep_decider.py)."""
+    if isinstance(message, SubmitSweep | CancelSweep | ChildFinished):
+        if not isinstance(state, SweepState):
+            return [], "not_a_sweep"
+        return decide_sweep(state, message)
+    if not isinstance(state, JobState):
+        return [], "not_a_job"
     if isinstance(message, SubmitJob):
         return _submit(state, message)
     if isinstance(message, CancelJob):
@@ -142,13 +157,10 @@ def _submit(state: JobState, cmd: SubmitJob) -> tuple[list[Event], str | None]:
             idempotency_key=cmd.idempotency_key,
             request_hash=cmd.request_hash,
         )], None
-    same_key = cmd.idempotency_key is not None and cmd.idempotency_key == state.idempotency_key
-    if same_key and cmd.owner == state.owner:
-        if cmd.request_hash == state.request_hash:
-            return [], "idempotent_retry"
-        return [_reject(state, cmd, cmd.submitted_at, IDEMPOTENCY_CONFLICT,
-                        "Idempotency-Key was already used with another request body")], None
-    return [_reject(state, cmd, cmd.submitted_at, INVALID_STATE, "job already exists")], None
+    refused = resubmitted(state, cmd, "job")
+    if refused is None:
+        return [], "idempotent_retry"
+    return [_reject(state, cmd, cmd.submitted_at, *refused)], None
 
 
 def _cancel(state: JobState, cmd: CancelJob) -> tuple[list[Event], str | None]:
@@ -236,21 +248,43 @@ def _report(
 
 # ---- evolve -----------------------------------------------------------------------
 
-def evolve(state: JobState, event: Event) -> JobState:
-    """The state after `event`: each event declares its own step (jobs/events.py)."""
+def evolve(state: Any, event: Event) -> Any:
+    """The state after `event`: each event declares its own step (jobs/events.py,
+    jobs/sweep_events.py); a job's events evolve a JobState, a sweep's a SweepState."""
     return event.evolve(state)
 
 
-def fold(events: list[Event], state: JobState | None = None) -> JobState:
+def fold(events: list[Event], state: Aggregate | None = None) -> Aggregate:
     for event in events:
         state = evolve(state or initial_state(event.job_id), event)
     return state or JobState()
 
 
-def work_for(state: JobState, event: Event) -> RunBacktest | None:
+def work_for(state: Aggregate, event: Event) -> RunBacktest | None:
     """The work item an event calls for (after `state` has folded the event)."""
-    if event.calls_for_work:
+    if event.calls_for_work and isinstance(state, JobState):
         return RunBacktest(job_id=state.job_id, attempt=state.attempt,
                            config_json=state.config_json, issued_at=event.occurred_at,
                            correlation_id=state.correlation_id)
     return None
+
+
+Effect = RunBacktest | SubmitJob | CancelJob | ChildFinished
+
+
+def effects_for(state: Aggregate, event: Event) -> Iterator[Effect]:
+    """Everything an event calls for besides itself (after `state` has folded it): a job's
+    work item; a sweep's commands to its children; a child's terminal status, for its
+    sweep. Sent at least once (re-sent by reconciliation), each decided once."""
+    if isinstance(state, SweepState):
+        yield from sweep_effects(state, event)
+        return
+    work = work_for(state, event)
+    if work is not None:
+        yield work
+    if isinstance(event, JobSucceeded | JobFailed | JobCancelled):
+        found = sweep_of(state.job_id)
+        if found is not None:
+            yield ChildFinished(sweep_id=found[0], job_id=state.job_id, index=found[1],
+                                status=str(state.status), finished_at=event.occurred_at,
+                                metrics=state.metrics)

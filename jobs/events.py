@@ -37,11 +37,12 @@ class Event:
     # set by @event: folding this event calls for a `RunBacktest` work item
     calls_for_work: ClassVar[bool] = False
 
-    def evolve(self, state: JobState) -> JobState:
-        """The state after this event. Events are trusted facts: no validation here."""
+    def evolve(self, state: Any) -> Any:
+        """The state after this event (a job's events evolve a JobState, a sweep's a
+        SweepState, jobs/sweep_events.py). Events are trusted facts: no validation here."""
         return self._next(state)
 
-    def _next(self, state: JobState, **changes: Any) -> JobState:
+    def _next(self, state: Any, **changes: Any) -> Any:
         return dataclasses.replace(state, job_id=self.job_id, seq=self.seq, **changes)
 
 

@@ -20,7 +20,10 @@ class LivenessTracker:
         self.timeout_ms = timeout_ms
         self._running: dict[str, tuple[int, int]] = {}  # job_id -> (attempt, last heard ms)
 
-    def observe(self, state: JobState, now_ms: int, heard: bool) -> None:
+    def observe(self, state: object, now_ms: int, heard: bool) -> None:
+        """A job's state (a sweep's is not a run: it has no worker to fall silent)."""
+        if not isinstance(state, JobState):
+            return
         if state.status != RUNNING:
             self._running.pop(state.job_id, None)
             return
@@ -28,8 +31,9 @@ class LivenessTracker:
         if heard or known is None or known[0] != state.attempt:
             self._running[state.job_id] = (state.attempt, now_ms)
 
-    def reseed(self, states: Iterable[JobState], now_ms: int) -> None:
-        running = {s.job_id: s for s in states if s.status == RUNNING}
+    def reseed(self, states: Iterable[object], now_ms: int) -> None:
+        running = {s.job_id: s for s in states
+                   if isinstance(s, JobState) and s.status == RUNNING}
         fresh: dict[str, tuple[int, int]] = {}
         for job_id, s in running.items():
             known = self._running.get(job_id)  # kept while the same attempt runs

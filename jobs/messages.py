@@ -27,6 +27,12 @@ from jobs.events import JobRequeued as JobRequeued
 from jobs.events import JobStarted as JobStarted
 from jobs.events import JobSucceeded as JobSucceeded
 from jobs.metrics import Metrics as Metrics
+from jobs.sweep_events import SweepAccepted as SweepAccepted
+from jobs.sweep_events import SweepBestImproved as SweepBestImproved
+from jobs.sweep_events import SweepCancelled as SweepCancelled
+from jobs.sweep_events import SweepChildFinished as SweepChildFinished
+from jobs.sweep_events import SweepCompleted as SweepCompleted
+from jobs.sweep_events import SweepStoppedEarly as SweepStoppedEarly
 
 # ---- commands (API -> orchestrator) -------------------------------------------------
 
@@ -64,6 +70,44 @@ class AnnotateJob:
     name: str | None = None
     tags: list[str] | None = None
     notes: str | None = None
+
+
+# ---- a sweep's commands (API -> orchestrator, keyed by the sweep id) ------------------
+
+@dataclass(frozen=True, slots=True)
+class SubmitSweep:
+    command_id: str
+    sweep_id: str
+    owner: str
+    config_json: str  # the sweep request (docs/api.md, "Sweeps"), validated by the API
+    submitted_at: int
+    correlation_id: str
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelSweep:
+    command_id: str
+    sweep_id: str
+    owner: str
+    issued_at: int
+    correlation_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChildFinished:
+    """A child job reached a terminal status: sent by the orchestrator that folded the
+    child's terminal event to its sweep's partition (at least once; the sweep hears each
+    child once)."""
+
+    sweep_id: str
+    job_id: str
+    index: int
+    status: str
+    finished_at: int
+    metrics: Metrics | None = None
 
 
 # ---- reports (engine -> orchestrator) -----------------------------------------------
@@ -157,9 +201,10 @@ class ResultPart:
     rows_json: str
 
 
-Command = SubmitJob | CancelJob | AnnotateJob
+Command = SubmitJob | CancelJob | AnnotateJob | SubmitSweep | CancelSweep
 Report = RunStarted | RunProgressed | RunCompleted | RunFailed
-Input = Command | Report | WorkerSilent
+SweepInput = SubmitSweep | CancelSweep | ChildFinished
+Input = Command | Report | WorkerSilent | ChildFinished
 
 _NAMESPACE_JOB_EVENTS = uuid.UUID("6f1b7c4e-3f0a-4c55-9d1e-2b8f0c9a7e11")
 
@@ -193,7 +238,8 @@ def event_id_for(job_id: str, seq: int) -> str:
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (SubmitJob, CancelJob, AnnotateJob, WorkerSilent, RunStarted, RunProgressed,
-                RunCompleted, RunFailed, RunBacktest, BacktestResult, ResultPart, InputDecided)
+                RunCompleted, RunFailed, RunBacktest, BacktestResult, ResultPart, InputDecided,
+                SubmitSweep, CancelSweep, ChildFinished)
 } | EVENTS
 
 
@@ -238,6 +284,14 @@ def from_record(name: str, record: dict[str, Any]) -> Any:
             value = Metrics(**value)
         kwargs[f.name] = value
     return cls(**kwargs)
+
+
+def aggregate_of(message: Any) -> str:
+    """The id a message is keyed and decided by: a sweep's inputs carry `sweep_id` (a
+    ChildFinished also names the child), everything else the job's (or, for events, the
+    aggregate's) `job_id`."""
+    sweep_id: str | None = getattr(message, "sweep_id", None)
+    return sweep_id if sweep_id is not None else str(message.job_id)
 
 
 def is_event(message: Any) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from jobs.metrics import Metrics
 from jobs.statuses import TERMINAL
+from jobs.sweep_state import SweepState, is_sweep_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,5 +57,12 @@ class JobState:
         return max(len(self.run_ids), self.attempt)
 
 
-def initial_state(job_id: str) -> JobState:
-    return JobState(job_id=job_id)
+# What an aggregate id's events fold into: a job's or a sweep's state (jobs/sweep_state.py).
+Aggregate = JobState | SweepState
+
+
+def initial_state(aggregate_id: str) -> Aggregate:
+    """The state before an aggregate's first event, told apart by the id's prefix."""
+    if is_sweep_id(aggregate_id):
+        return SweepState(job_id=aggregate_id)
+    return JobState(job_id=aggregate_id)

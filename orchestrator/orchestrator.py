@@ -29,9 +29,9 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from jobs.decider import JobState, decide_with_reason, evolve, work_for
+from jobs.decider import Aggregate, Effect, JobState, decide_with_reason, effects_for, evolve
 from jobs.liveness import LivenessTracker
-from jobs.messages import InputDecided, Report, WorkerSilent
+from jobs.messages import InputDecided, Report, RunBacktest, WorkerSilent, aggregate_of
 from jobs.state_codec import dump_state, load_state
 from orchestrator.input_acks import InOrderAcks
 from orchestrator.input_gaps import InputGaps, Verdict
@@ -79,7 +79,7 @@ class Orchestrator:
         self.codec, self.table, self.log = codec, table, log_
         self.consumer, self.reader, self.clock = consumer, reader, clock
         # decided states waiting for their effects' acknowledgements (write-behind)
-        self.pending: PendingStates[JobState] = PendingStates(self._store_state,
+        self.pending: PendingStates[Aggregate] = PendingStates(self._store_state,
                                                               on_effect_failed)
         self.gaps = InputGaps()  # the next offset each input partition must deliver
         self.acks = InOrderAcks(consumer.ack)  # inputs whose effects are not all on the log
@@ -161,17 +161,17 @@ class Orchestrator:
         for job_id, state in found.states.items():
             self.table.set(job_id.encode(), dump_state(state))
             self.liveness.observe(state, now, heard=False)
-        for work in found.work:
-            await self.log.send(Out.WORK, work.job_id.encode(), self._encode(work))
+        for effect in found.effects:
+            await self._send_effect(effect)
         self.table.set(WATERMARK_KEY % partition, str(end).encode())
         self.acked[partition] = max(self.acked.get(partition, 0), end)
         self.recorded[partition] = (end, self.clock.monotonic())
         if found.gaps:
             log.error("event_log_gaps", partition=partition, gaps=found.gaps[:10])
         log.info("partition_reconciled", partition=partition, start=start, end=end,
-                 folded=found.folded, work_resent=len(found.work))
+                 folded=found.folded, effects_resent=len(found.effects))
 
-    def current_state(self, job_id: str) -> JobState:
+    def current_state(self, job_id: str) -> Aggregate:
         """The newest decided state: pending if its effects are in flight, else stored."""
         return self.pending.get(job_id) or load_state(self.table.get(job_id.encode()), job_id)
 
@@ -207,7 +207,7 @@ class Orchestrator:
             self.poison.skip(poison)
             return await self._record_decision(record, "", "", "poison", poison.cause, [])
         name = type(message).__name__  # each class is named like its Avro record
-        job_id = message.job_id
+        job_id = aggregate_of(message)
         if record.key is not None and record.key.decode(errors="replace") != job_id:
             self.counters["poison"] += 1
             log.warning("key_mismatch_skipped", key=record.key, job_id=job_id)
@@ -218,7 +218,7 @@ class Orchestrator:
     async def _decide(self, record: InputRecord, name: str,
                       message: Any) -> list[asyncio.Future[Ack]]:
         """Decide, append the effects, keep the state pending; the sends of every effect."""
-        job_id = message.job_id
+        job_id = aggregate_of(message)
         key = job_id.encode()
         state = self.current_state(job_id)
         new_events, ignored = decide_with_reason(state, message)
@@ -234,9 +234,8 @@ class Orchestrator:
             sent = await self.log.send(Out.EVENTS, key, self._encode(new))
             sent.add_done_callback(self._on_event_acked)
             sent_events.append(sent)
-            work = work_for(state, new)
-            if work is not None:
-                sent_work.append(await self.log.send(Out.WORK, key, self._encode(work)))
+            for effect in effects_for(state, new):
+                sent_work.append(await self._send_effect(effect))
             log.debug("event", job_id=job_id, type=type(new).__name__, seq=new.seq)
         if new_events:
             # stored only once the events and work items are on the log (module doc)
@@ -245,10 +244,17 @@ class Orchestrator:
                                                "events" if new_events else "ignored",
                                                ignored or "", [e.seq for e in new_events])
         # any report of the run owning the attempt is a heartbeat, changed state or not
-        heard = isinstance(message, Report) and message.run_id == state.run_id
+        heard = (isinstance(message, Report) and isinstance(state, JobState)
+                 and message.run_id == state.run_id)
         self.liveness.observe(state, self.clock.now_ms(), heard)
         self._record_watermark(record.partition)
         return [*sent_events, *sent_work, decision]
+
+    async def _send_effect(self, effect: Effect) -> asyncio.Future[Ack]:
+        """A work item to `work`, a command (a sweep's to its children, a child's end to
+        its sweep) to `commands`, keyed by the aggregate that decides it."""
+        out = Out.WORK if isinstance(effect, RunBacktest) else Out.COMMANDS
+        return await self.log.send(out, aggregate_of(effect).encode(), self._encode(effect))
 
     async def _record_decision(self, record: InputRecord, job_id: str, input_type: str,
                                outcome: str, reason: str,
@@ -271,7 +277,7 @@ class Orchestrator:
             meta = future.result()
             self.acked[meta.partition] = max(self.acked.get(meta.partition, 0), meta.offset + 1)
 
-    def _store_state(self, job_id: str, state: JobState, record: InputRecord) -> None:
+    def _store_state(self, job_id: str, state: Aggregate, record: InputRecord) -> None:
         """Store a state whose effects are all on the log (called from `pending`)."""
         if not self.consumer.owns((self.commands_topic, record.partition)):
             return  # revoked meanwhile: its next owner reconciles the table with the log

@@ -7,8 +7,9 @@ orchestrator reads that partition of `events` from the table's watermark (the
 offset below which every event is known to be folded into the table) to its end,
 and folds what the table lacks. The input processed again then finds its effect
 in the state and decides nothing: no event is ever written twice. Work items
-that such events called for are sent again (a duplicate work item is harmless:
-it runs after the original ended, see docs/architecture.md).
+and commands that such events called for are sent again (a duplicate work item is
+harmless: it runs after the original ended, see docs/architecture.md; a duplicate
+command is decided as one: its id, or for a child's end its index, is known).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jobs.decider import JobState, evolve, work_for
-from jobs.messages import Event, RunBacktest, is_event
+from jobs.decider import Aggregate, Effect, effects_for, evolve
+from jobs.messages import Event, is_event
 from pipai.kafka.codec import MessageCodec, PoisonMessage
 
 WATERMARK_KEY = b"\x00events-watermark/%d"
@@ -25,14 +26,14 @@ WATERMARK_KEY = b"\x00events-watermark/%d"
 
 @dataclass
 class Reconciliation:
-    states: dict[str, JobState] = field(default_factory=dict)
-    work: list[RunBacktest] = field(default_factory=list)
+    states: dict[str, Aggregate] = field(default_factory=dict)
+    effects: list[Effect] = field(default_factory=list)  # work items and commands
     folded: int = 0
     gaps: list[tuple[str, int]] = field(default_factory=list)
 
 
 def fold_missing(records: list[tuple[int, bytes]], codec: MessageCodec,
-                 load: Callable[[str], JobState]) -> Reconciliation:
+                 load: Callable[[str], Aggregate]) -> Reconciliation:
     """Fold the events the table lacks (pure but for `load`, the table lookup)."""
     out = Reconciliation()
     for _, value in records:
@@ -51,7 +52,5 @@ def fold_missing(records: list[tuple[int, bytes]], codec: MessageCodec,
         state = evolve(state, event)
         out.states[event.job_id] = state
         out.folded += 1
-        work = work_for(state, event)
-        if work is not None:
-            out.work.append(work)
+        out.effects.extend(effects_for(state, event))
     return out

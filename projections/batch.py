@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 
-from jobs.decider import JobState
+from jobs.decider import Aggregate
 from jobs.messages import BacktestResult, Event, ResultPart, is_event
 from pipai.kafka.codec import MessageCodec
 from projections.jobs_view import JobsView
@@ -40,6 +40,6 @@ class ViewBatch:
         elif isinstance(message, ResultPart):
             self.parts.append(message)
 
-    def write(self, view: JobsView) -> list[JobState]:
+    def write(self, view: JobsView) -> list[Aggregate]:
         """Apply to `view`; the states the events changed."""
         return view.apply(self.events, self.results, self.offsets, self.parts)

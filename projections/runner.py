@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from jobs import messages
-from jobs.decider import JobState
 from jobs.messages import Event
 from pipai.kafka.clients import new_consumer
 from pipai.kafka.codec import PoisonLog, PoisonMessage, message_codec
@@ -30,7 +30,7 @@ from projections.batch import ViewBatch
 from projections.jobs_view import JobsView
 
 log = get_logger("projections")
-Listener = Callable[[list[Event], list[JobState]], None]
+Listener = Callable[[list[Event], list[Any]], None]  # the events, the states they changed
 BATCH = 1000  # messages applied in one RocksDB write, at most
 # How long one wait for the log lasts when nothing comes (how soon `stop` is heard); a
 # message that arrives ends the wait at once.

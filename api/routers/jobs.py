@@ -163,6 +163,7 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100")] = 20,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     tag: Annotated[str | None, Query(description="only jobs carrying this tag")] = None,
+    sweep_id: Annotated[str | None, Query(description="only this sweep's children")] = None,
 ) -> Any:
     caller = await signed_caller(request, "list_jobs")
     jobs = jobs_replica(request)
@@ -176,7 +177,7 @@ async def list_jobs(
     try:
         page = jobs.served().list_jobs(caller.owner, status=status, template_id=template_id,
                                        from_ms=from_ms, to_ms=to_ms, limit=limit, cursor=cursor,
-                                       tag=_tag(tag))
+                                       tag=_tag(tag), sweep_id=sweep_id)
     except CursorError as exc:
         raise ApiError("INVALID_PARAMETER", f"cursor: {exc}") from None
     # The page assembled from the job objects' own bytes (each rendered once, api/documents.py).

@@ -161,7 +161,7 @@ def check_audit(events: list[Event]) -> tuple[list[Violation], dict[str, JobStat
              "illegal_transition": "illegal"}
     found = [Violation(kinds[f.kind], f"{f.job_id}#{f.seq}", f"{f.kind}: {f.detail}")
              for f in report.findings]
-    return found, report.states
+    return found, {k: s for k, s in report.states.items() if isinstance(s, JobState)}
 
 
 def check_cancels(cancels: Iterable[Cancel], events: list[Event]) -> list[Violation]:

@@ -21,7 +21,8 @@ def test_design_weights() -> None:
     assert WEIGHTS == {"create_job": 10, "list_jobs": 5, "get_job": 1, "get_result": 10,
                        "cancel_job": 5, "cancel_jobs": 50, "label_job": 5, "job_labels": 1,
                        "job_events": 5, "job_trades": 10, "job_equity": 10,
-                       "list_templates": 1}
+                       "list_templates": 1, "create_sweep": 50, "list_sweeps": 5,
+                       "get_sweep": 1, "cancel_sweep": 10, "sweep_leaderboard": 5}
 
 
 def test_each_endpoint_spends_its_weight(harness: ApiHarness) -> None:
@@ -124,9 +125,10 @@ def test_every_signed_route_has_a_weight_under_its_name() -> None:
     """api/errors.py's validation handler finds a route's weight by the route's name."""
     from fastapi.routing import APIRoute
 
-    from api.routers import jobs, result_pages, templates
+    from api.routers import jobs, result_pages, sweeps, templates
 
-    names = {r.name for router in (jobs.router, result_pages.router, templates.router)
+    names = {r.name for router in (jobs.router, result_pages.router, templates.router,
+                                   sweeps.router)
              for r in router.routes
              if isinstance(r, APIRoute)}
     assert names == set(WEIGHTS)

@@ -56,7 +56,7 @@ def test_an_empty_table_is_rebuilt_from_the_whole_log_and_its_work_resent() -> N
     assert {job: (s.status, s.seq, s.attempt) for job, s in found.states.items()} == {
         "a": (QUEUED, 3, 2), "b": (QUEUED, 3, 2)}
     # JobAccepted and JobRequeued each call for a run
-    assert [(w.job_id, w.attempt) for w in found.work] == [("a", 1), ("a", 2), ("b", 1),
+    assert [(w.job_id, w.attempt) for w in found.effects] == [("a", 1), ("a", 2), ("b", 1),
                                                            ("b", 2)]
 
 
@@ -67,7 +67,7 @@ def test_events_already_in_the_table_are_skipped() -> None:
     assert found.folded == 1
     assert isinstance(events[2], JobRequeued)
     assert found.states["a"].seq == 3 and found.states["a"].status == QUEUED
-    assert [w.attempt for w in found.work] == [2]  # not the accepted job's first run
+    assert [w.attempt for w in found.effects] == [2]  # not the accepted job's first run
 
 
 def test_a_table_that_has_everything_folds_nothing() -> None:
@@ -76,7 +76,7 @@ def test_a_table_that_has_everything_folds_nothing() -> None:
     for event in events:
         state = evolve(state, event)
     found = fold_missing(records(events), CODEC, loader({"a": state}))
-    assert (found.folded, found.states, found.work, found.gaps) == (0, {}, [], [])
+    assert (found.folded, found.states, found.effects, found.gaps) == (0, {}, [], [])
 
 
 def test_a_gap_in_a_jobs_seqs_is_reported_not_folded() -> None:

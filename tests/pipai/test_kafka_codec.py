@@ -25,7 +25,7 @@ METRICS = Metrics(sharpe="1.25", sortino=None, calmar="0.5", max_drawdown="-0.1"
 
 def sample_value(name: str, hint: Any) -> Any:
     """A value of the field's type that survives Avro (uuids and times included)."""
-    if hint is Metrics:
+    if hint in (Metrics, Metrics | None):
         return METRICS
     if hint in (list[str], list[str] | None):
         return ["a", "b"]

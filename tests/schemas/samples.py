@@ -9,6 +9,8 @@ from jobs.messages import (
     AnnotateJob,
     BacktestResult,
     CancelJob,
+    CancelSweep,
+    ChildFinished,
     CommandRejected,
     InputDecided,
     JobAccepted,
@@ -27,6 +29,13 @@ from jobs.messages import (
     RunProgressed,
     RunStarted,
     SubmitJob,
+    SubmitSweep,
+    SweepAccepted,
+    SweepBestImproved,
+    SweepCancelled,
+    SweepChildFinished,
+    SweepCompleted,
+    SweepStoppedEarly,
     WorkerSilent,
     event_id_for,
 )
@@ -35,6 +44,10 @@ AT = 1_700_000_000_123
 ENVELOPE: dict[str, Any] = {
     "event_id": event_id_for("bt_1", 3), "job_id": "bt_1", "seq": 3, "occurred_at": AT,
     "causation_id": "cmd-1", "correlation_id": "corr-1",
+}
+SWEEP_ENVELOPE: dict[str, Any] = {
+    "event_id": event_id_for("sw_1", 2), "job_id": "sw_1", "seq": 2, "occurred_at": AT,
+    "causation_id": "cmd-4", "correlation_id": "corr-2",
 }
 METRICS = Metrics(sharpe="1.25", sortino=None, calmar="0.5", max_drawdown="-0.125",
                   win_rate="0.5", profit_factor=None, cagr="0.0825", expected_value="12.5",
@@ -72,6 +85,22 @@ SAMPLES: dict[str, Any] = {type(m).__name__: m for m in (
     InputDecided(job_id="bt_1", input_topic="p.commands", input_partition=1, input_offset=77,
                  input_type="SubmitJob", outcome="events", reason="", event_seqs=[1, 2],
                  instance="orch-1", decided_at=AT),
+    SubmitSweep(command_id="cmd-4", sweep_id="sw_1", owner="alice", config_json='{"b":2}',
+                submitted_at=AT, correlation_id="corr-2", idempotency_key="k-2",
+                request_hash="h-2"),
+    CancelSweep(command_id="cmd-5", sweep_id="sw_1", owner="alice", issued_at=AT,
+                correlation_id="corr-2", reason="enough"),
+    ChildFinished(sweep_id="sw_1", job_id="bt_1_000007", index=7, status="done",
+                  finished_at=AT, metrics=METRICS),
+    SweepAccepted(**SWEEP_ENVELOPE, owner="alice", config_json='{"b":2}', submitted_at=AT,
+                  total=100, idempotency_key="k-2", request_hash="h-2"),
+    SweepChildFinished(**SWEEP_ENVELOPE, child_job_id="bt_1_000007", index=7, status="done",
+                       metrics=METRICS),
+    SweepBestImproved(**SWEEP_ENVELOPE, child_job_id="bt_1_000007", index=7, objective=1.25,
+                      metrics=METRICS),
+    SweepStoppedEarly(**SWEEP_ENVELOPE, patience=50),
+    SweepCompleted(**SWEEP_ENVELOPE, status="done"),
+    SweepCancelled(**SWEEP_ENVELOPE, reason="enough"),
 )}
 
 SAMPLES_WITH_NULLS: dict[str, Any] = {type(m).__name__: m for m in (
@@ -84,4 +113,15 @@ SAMPLES_WITH_NULLS: dict[str, Any] = {type(m).__name__: m for m in (
     AnnotateJob(command_id="cmd-3", job_id="bt_1", owner="alice", issued_at=AT,
                 correlation_id="corr-1"),
     JobAnnotated(**ENVELOPE, tags=[]),
+    SubmitSweep(command_id="cmd-4", sweep_id="sw_1", owner="alice", config_json="{}",
+                submitted_at=AT, correlation_id="corr-2"),
+    CancelSweep(command_id="cmd-5", sweep_id="sw_1", owner="alice", issued_at=AT,
+                correlation_id="corr-2"),
+    ChildFinished(sweep_id="sw_1", job_id="bt_1_000007", index=7, status="failed",
+                  finished_at=AT),
+    SweepAccepted(**SWEEP_ENVELOPE, owner="alice", config_json="{}", submitted_at=AT,
+                  total=1),
+    SweepChildFinished(**SWEEP_ENVELOPE, child_job_id="bt_1_000007", index=7,
+                       status="cancelled"),
+    SweepCancelled(**SWEEP_ENVELOPE),
 )}

@@ -1,0 +1,154 @@
+"""Sweeps end to end: one request, its children ordinary jobs on the real log, a live
+leaderboard, cancel and early stopping (docs/api.md, "Sweeps")."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobs.sweep_space import parse_sweep, sort_key
+from tests.integration.conftest import LiveStack, start_stack
+
+pytestmark = pytest.mark.integration
+
+BASE: dict[str, Any] = {
+    "template_id": "tpl_sma_cross", "params": {"fast": 10, "slow": 50},
+    "symbols": ["BTCUSDT"], "timeframe": "1h", "start": "2025-01-01T00:00:00Z",
+    "end": "2025-02-01T00:00:00Z", "capital": "10000.00", "leverage": 1,
+    "fee_model": "fixed_bps", "fee_bps": "5",
+}
+
+
+@pytest.fixture(scope="module")
+def sweeps(kafka_bootstrap: str, market_dir: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    yield from start_stack(tmp_path_factory.mktemp("sweeps"), kafka_bootstrap, market_dir)
+
+
+def _grid(fast: list[int], slow: list[int], **extra: Any) -> dict[str, Any]:
+    return {"base": BASE, "grid": {"params.fast": fast, "params.slow": slow},
+            "objective": {"metric": "sharpe", "goal": "maximize"}, **extra}
+
+
+def _wait_sweep(live: LiveStack, sweep_id: str, predicate: Any,
+                timeout_s: float = 180.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    sweep: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        sweep = live.client.get(f"/v1/backtest/sweeps/{sweep_id}").json()
+        if predicate(sweep):
+            return sweep
+        time.sleep(0.2)  # poll interval; the deadline bounds the wait
+    raise AssertionError(f"sweep not there within {timeout_s}s: {sweep}")
+
+
+def _pages(live: LiveStack, path: str, **params: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = live.client.get(path, params={"limit": 100, **params,
+                                             **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        rows += page.json()["data"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return rows
+
+
+def test_a_500_child_grid_ends_done_with_the_leaderboard_of_its_children(
+        sweeps: LiveStack) -> None:
+    request = _grid(list(range(2, 22)), list(range(30, 55)),
+                    constraints=[{"metric": "max_drawdown", "min": "-0.5"}])
+    created = sweeps.client.post("/v1/backtest/sweeps", json=request)
+    assert created.status_code == 201, created.text
+    sweep = created.json()
+    assert sweep["id"].startswith("sw_") and sweep["counts"]["total"] == 500
+    assert sweep["config"] == request
+
+    done = _wait_sweep(sweeps, sweep["id"], lambda s: s["status"] in ("done", "failed"))
+    counts = done["counts"]
+    assert done["status"] == "done" and counts["done"] + counts["failed"] == 500
+    assert counts["queued"] == counts["running"] == counts["cancelled"] == 0
+    assert done["progress"] == 1.0 and done["finished_at"] and not done["stopped_early"]
+
+    children = _pages(sweeps, "/v1/backtest/jobs", sweep_id=sweep["id"])
+    assert len(children) == 500 and {c["sweep_id"] for c in children} == {sweep["id"]}
+    spec = parse_sweep(request)
+    ranked = []
+    for child in children:
+        metrics = (child["result"] or {}).get("metrics")
+        if child["status"] != "done" or metrics is None or metrics["sharpe"] is None:
+            continue
+        if metrics["max_drawdown"] is None or float(metrics["max_drawdown"]) < -0.5:
+            continue
+        ranked.append((sort_key(spec, float(metrics["sharpe"])), child["id"]))
+    board = _pages(sweeps, f"/v1/backtest/sweeps/{sweep['id']}/leaderboard")
+    assert len(board) == len(ranked) > 0
+    assert [row["rank"] for row in board] == list(range(1, len(board) + 1))
+    assert [sort_key(spec, float(r["objective"])) for r in board] == sorted(k for k, _ in ranked)
+    by_id = {c["id"]: c for c in children}
+    for row in board:
+        assert row["metrics"] == by_id[row["job_id"]]["result"]["metrics"]
+        assert row["values"] == {"params.fast": by_id[row["job_id"]]["config"]["params"]["fast"],
+                                 "params.slow": by_id[row["job_id"]]["config"]["params"]["slow"]}
+    best = done["best"]
+    assert best["job_id"] == board[0]["job_id"] and best["metrics"] == board[0]["metrics"]
+    assert best["values"] == board[0]["values"] and best["objective"] == board[0]["objective"]
+
+    child = sweeps.client.get(f"/v1/backtest/jobs/{board[0]['job_id']}")
+    assert child.status_code == 200 and child.json()["sweep_id"] == sweep["id"]
+    listed = sweeps.client.get("/v1/backtest/sweeps", params={"status": "done"}).json()
+    assert sweep["id"] in {s["id"] for s in listed["data"]}
+    again = sweeps.client.post(f"/v1/backtest/sweeps/{sweep['id']}/cancel")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "INVALID_STATE"
+
+
+def test_a_cancel_during_a_5000_child_sweep_leaves_no_child_queued_or_running(
+        sweeps: LiveStack) -> None:
+    created = sweeps.client.post("/v1/backtest/sweeps",
+                                 json=_grid(list(range(1, 51)), list(range(100, 200))))
+    assert created.status_code == 201, created.text
+    sweep_id = created.json()["id"]
+    _wait_sweep(sweeps, sweep_id, lambda s: s["counts"]["done"] >= 20)
+    cancelled = sweeps.client.post(f"/v1/backtest/sweeps/{sweep_id}/cancel",
+                                   json={"reason": "enough"})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    started = time.monotonic()
+    for status in ("queued", "running"):
+        deadline = time.monotonic() + 120
+        while sweeps.client.get("/v1/backtest/jobs", params={
+                "sweep_id": sweep_id, "status": status, "limit": 1}).json()["data"]:
+            assert time.monotonic() < deadline, f"children still {status}"
+            time.sleep(0.1)  # poll interval; the deadline bounds the wait
+    print(f"\nno child queued or running {time.monotonic() - started:.2f}s after the cancel")
+    final = _wait_sweep(sweeps, sweep_id, lambda s: s["progress"] == 1.0)
+    counts = final["counts"]
+    assert final["status"] == "cancelled" and counts["cancelled"] > 0
+    assert counts["done"] + counts["failed"] + counts["cancelled"] == 5000
+
+
+def test_early_stopping_cancels_the_rest_and_ends_done(sweeps: LiveStack) -> None:
+    created = sweeps.client.post("/v1/backtest/sweeps", json=_grid(
+        list(range(2, 42)), list(range(60, 80)), early_stop={"patience": 30}))
+    assert created.status_code == 201, created.text
+    final = _wait_sweep(sweeps, created.json()["id"], lambda s: s["finished_at"] is not None)
+    counts = final["counts"]
+    assert final["status"] == "done" and final["stopped_early"] is True
+    assert counts["cancelled"] > 0 and counts["queued"] == counts["running"] == 0
+    assert counts["done"] + counts["failed"] + counts["cancelled"] == 800
+    assert final["best"] is not None
+
+
+def test_a_bad_child_is_refused_before_anything_is_accepted(sweeps: LiveStack) -> None:
+    refused = sweeps.client.post("/v1/backtest/sweeps", json=_grid([10, 60], [50]))
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["code"] == "INVALID_PARAMETER" and "params.fast=60" in error["message"]
+    shape = sweeps.client.post("/v1/backtest/sweeps", json={**_grid([1], [50]), "random": {
+        "n": 3, "seed": 1, "space": {"params.fast": {"int": [1, 5]}}}})
+    assert shape.status_code == 400
