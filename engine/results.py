@@ -135,9 +135,26 @@ def result_document(
     }
 
 
+_CURVE_TIMES: dict[bytes, list[str]] = {}  # a curve's time column -> its ISO strings
+_CURVE_TIMES_KEPT = 8
+
+
+def curve_times(times_ms: np.ndarray) -> list[str]:
+    """The ISO strings of a curve's times, kept for the last few columns seen: a sweep's
+    children share their data slice, so their curves share the time column, and its
+    strings were a seventh of a one-year 1h child's work (benchmarks/sweep.py)."""
+    key = np.ascontiguousarray(times_ms, dtype=np.int64).tobytes()
+    found = _CURVE_TIMES.get(key)
+    if found is None:
+        if len(_CURVE_TIMES) >= _CURVE_TIMES_KEPT:
+            _CURVE_TIMES.pop(next(iter(_CURVE_TIMES)))
+        found = _CURVE_TIMES[key] = iso_times(times_ms)
+    return found
+
+
 def equity_rows(times_ms: np.ndarray, equity: np.ndarray) -> list[dict[str, str]]:
     """Curve points {"time", "equity"}: equity to exactly 2 dp."""
-    times = iso_times(times_ms)
+    times = curve_times(times_ms)
     return [{"time": t, "equity": e}
             for t, e in zip(times, fixed_all(equity.tolist(), 2), strict=True)]
 
@@ -206,7 +223,7 @@ def equity_json(times_ms: np.ndarray, equity: np.ndarray) -> str:
     if n == 0:
         return "[]"
     cells: list[str] = [""] * (2 * n)
-    cells[0::2] = iso_times(times_ms)
+    cells[0::2] = curve_times(times_ms)
     cells[1::2] = fixed_all(equity.tolist(), 2)
     return "[" + ('{"time":"%s","equity":"%s"},' * n % tuple(cells))[:-1] + "]"
 

@@ -4,13 +4,29 @@ leaderboard, cancel and early stopping (docs/api.md, "Sweeps")."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from jobs.audit import verify
+from jobs.messages import (
+    Event,
+    JobCancelled,
+    JobFailed,
+    JobSucceeded,
+    SweepChildFinished,
+    from_record,
+)
 from jobs.sweep_space import parse_sweep, sort_key
+from jobs.sweep_state import sweep_of
+from pipai.kafka.reader import read_topic
+from pipai.processes import kill
+from pipai.schema_log import kafka_codec
+from pipai.settings import Settings
+from pipai.topics import Topics
 from tests.integration.conftest import LiveStack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -152,3 +168,45 @@ def test_a_bad_child_is_refused_before_anything_is_accepted(sweeps: LiveStack) -
     shape = sweeps.client.post("/v1/backtest/sweeps", json={**_grid([1], [50]), "random": {
         "n": 3, "seed": 1, "space": {"params.fast": {"int": [1, 5]}}}})
     assert shape.status_code == 400
+
+
+def _log_events(settings: Settings) -> list[Event]:
+    codec = kafka_codec(settings, publish=False)
+    topic = Topics.for_prefix(settings.topic_prefix).events
+    return [from_record(*codec.decode(m.value())) for m in read_topic(settings, topic)]
+
+
+def _wait_done_count(live: LiveStack, sweep_id: str, at_least: int) -> None:
+    _wait_sweep(live, sweep_id, lambda s: s["counts"]["done"] + s["counts"]["failed"]
+                >= at_least)
+
+
+def test_sigkill_of_the_orchestrator_and_a_worker_mid_sweep(sweeps: LiveStack) -> None:
+    """Every child ends in exactly one terminal state, the sweep hears each once, its
+    counts add up and no child is run to a second done: checked on the log itself."""
+    created = sweeps.client.post("/v1/backtest/sweeps",
+                                 json=_grid(list(range(2, 42)), list(range(100, 150))))
+    assert created.status_code == 201, created.text
+    sweep_id = created.json()["id"]
+    stack = sweeps.stack
+    for name, after in (("orchestrator", 300), ("engine-0", 700), ("orchestrator", 1100)):
+        _wait_done_count(sweeps, sweep_id, after)
+        kill(stack.children[name])
+        stack.start_process(name, "orchestrator" if name == "orchestrator" else "workers")
+    final = _wait_sweep(sweeps, sweep_id, lambda s: s["finished_at"] is not None, 300)
+    counts = final["counts"]
+    assert final["status"] == "done"
+    assert counts["done"] + counts["failed"] + counts["cancelled"] == 2000
+
+    events = _log_events(sweeps.settings)
+    children = [e for e in events if (sweep_of(e.job_id) or ("", 0))[0] == sweep_id]
+    ends = Counter(e.job_id for e in children
+                   if isinstance(e, JobSucceeded | JobFailed | JobCancelled))
+    assert len(ends) == 2000 and set(ends.values()) == {1}, "a child ended twice or never"
+    heard = Counter(e.index for e in events
+                    if isinstance(e, SweepChildFinished) and e.job_id == sweep_id)
+    assert sorted(heard) == list(range(2000)) and set(heard.values()) == {1}
+    ids = {e.job_id for e in children} | {sweep_id}
+    report = verify(e for e in events if e.job_id in ids)
+    assert report.clean, report.findings[:5]
+    assert report.states[sweep_id].finished_count == 2000
