@@ -121,6 +121,9 @@ class ErrorDetail(BaseModel):
 
 
 class Job(BaseModel):
+    """A sweep's child also carries `sweep_id` (docs/api.md, "Sweeps"); a plain job's
+    object is the seed pages' to the letter."""
+
     id: str = Field(examples=["bt_3c91ef"])
     status: Status
     config: JobConfig
@@ -130,8 +133,6 @@ class Job(BaseModel):
     progress: float = Field(ge=0.0, le=1.0)
     result: JobResultSummary | None
     error: ErrorDetail | None
-    sweep_id: str | None = Field(None, description="the sweep that made this job; absent "
-                                 "for a plain job (docs/api.md, \"Sweeps\")")
 
 
 # ---- sweeps (docs/api.md, "Sweeps") ---------------------------------------------------

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from cli.data import data_app
 from cli.jobs import register as register_client_commands
+from cli.sweeps import sweep_app
 from pipai.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ app = typer.Typer(help="PipAI Backtest: event-sourced backtests on Apache Kafka.
 keys_app = typer.Typer(help="API keys (secrets live in <data_dir>/keys.json, mode 0600).")
 app.add_typer(keys_app, name="keys")
 app.add_typer(data_app, name="data")
+app.add_typer(sweep_app, name="sweep")
 register_client_commands(app)  # submit, list, get, result, cancel, watch, plot (the SDK)
 console = Console(stderr=True)
 

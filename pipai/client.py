@@ -16,7 +16,8 @@ Retries (docs/api.md): every call retries connection errors, 503 UNAVAILABLE
 and full jitter, a bounded number of times. `create_job` always sends an
 Idempotency-Key (a fresh one per call unless given) and reuses it on every
 retry, so a retry never makes a second job; a 202 (on the log, undecided) is
-asked again with the same key until the job is decided.
+asked again with the same key until the job is decided. `create_sweep` does the
+same for a sweep (docs/api.md, "Sweeps"); its children are ordinary jobs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pipai.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, si
 
 Json = dict[str, Any]
 JOBS = "/v1/backtest/jobs"
+SWEEPS = "/v1/backtest/sweeps"
 
 
 class PipaiAuth(httpx.Auth):
@@ -142,13 +144,14 @@ class Unreachable(PipaiError):
 
 class Pending(PipaiError):
     """202: the command is on the event log, but the orchestrator had not decided it
-    when the retries ran out. It will be decided once; `job_id` is its job."""
+    when the retries ran out. It will be decided once; `job_id` is its job (or sweep:
+    `look_up` is the command that shows it)."""
 
     code = "PENDING"
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, look_up: str = "pipai get") -> None:
         super().__init__(f"{job_id} is on the event log but not decided yet; "
-                         f"look it up later (pipai get {job_id})", 202)
+                         f"look it up later ({look_up} {job_id})", 202)
         self.job_id = job_id
 
 
@@ -288,37 +291,37 @@ class Client:
         """The created job (201). Without `idempotency_key`, a fresh one for this call:
         every retry of it sends the same, so the job is created once. A 202 (pending)
         is asked again with the key until decided; then `Pending` if it still is."""
+        return self._create(JOBS, config, idempotency_key, "pipai get")
+
+    def _create(self, path: str, body: Json, idempotency_key: str | None,
+                look_up: str) -> Json:
+        """POST with an Idempotency-Key kept across retries, 202 included (see create_job)."""
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        response = self._request("POST", JOBS, json=config, headers=headers,
+        response = self._request("POST", path, json=body, headers=headers,
                                  retry_statuses=(202, 503))
         raise_for_error(response)
         if response.status_code == 202:
-            raise Pending(response.json()["id"])
-        job: Json = response.json()
-        return job
+            raise Pending(response.json()["id"], look_up)
+        created: Json = response.json()
+        return created
 
     def list_jobs(self, *, status: str | None = None, template_id: str | None = None,
                   from_: str | None = None, to: str | None = None, limit: int = 20,
-                  cursor: str | None = None) -> Json:
-        """One page: {"data": [...], "next_cursor": str | None}."""
+                  cursor: str | None = None, sweep_id: str | None = None) -> Json:
+        """One page: {"data": [...], "next_cursor": str | None}; `sweep_id`: only the
+        children of that sweep."""
         params = {"status": status, "template_id": template_id, "from": from_, "to": to,
-                  "limit": limit, "cursor": cursor}
-        page: Json = self._call("GET", JOBS, params={k: v for k, v in params.items()
-                                                     if v is not None})
+                  "limit": limit, "cursor": cursor, "sweep_id": sweep_id}
+        page: Json = self._call("GET", JOBS, params=_present(params))
         return page
 
     def iter_jobs(self, *, status: str | None = None, template_id: str | None = None,
                   from_: str | None = None, to: str | None = None,
-                  page_size: int = 100) -> Iterator[Json]:
+                  page_size: int = 100, sweep_id: str | None = None) -> Iterator[Json]:
         """Every matching job, newest first, following next_cursor."""
-        cursor: str | None = None
-        while True:
-            page = self.list_jobs(status=status, template_id=template_id, from_=from_, to=to,
-                                  limit=page_size, cursor=cursor)
-            yield from page["data"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        return _walk(lambda cursor: self.list_jobs(
+            status=status, template_id=template_id, from_=from_, to=to, limit=page_size,
+            cursor=cursor, sweep_id=sweep_id))
 
     def get_job(self, job_id: str) -> Json:
         job: Json = self._call("GET", f"{JOBS}/{job_id}")
@@ -367,6 +370,80 @@ class Client:
     def templates(self) -> list[Json]:
         return list(self._call("GET", "/v1/backtest/templates")["data"])
 
+    # ---- sweeps ----
+    def create_sweep(self, request: Json, idempotency_key: str | None = None) -> Json:
+        """The created sweep (201): `request` is the body of Create Sweep (base, grid or
+        random, objective, ...). The Idempotency-Key and 202 handling of create_job: a
+        retry never makes a second sweep; `Pending` (its `job_id` the sweep's id) if the
+        sweep is still undecided after the retries."""
+        return self._create(SWEEPS, request, idempotency_key, "pipai sweep get")
+
+    def get_sweep(self, sweep_id: str) -> Json:
+        sweep: Json = self._call("GET", f"{SWEEPS}/{sweep_id}")
+        return sweep
+
+    def list_sweeps(self, *, status: str | None = None, template_id: str | None = None,
+                    from_: str | None = None, to: str | None = None, limit: int = 20,
+                    cursor: str | None = None) -> Json:
+        """One page of the caller's sweeps, newest first: {"data", "next_cursor"}."""
+        params = {"status": status, "template_id": template_id, "from": from_, "to": to,
+                  "limit": limit, "cursor": cursor}
+        page: Json = self._call("GET", SWEEPS, params=_present(params))
+        return page
+
+    def iter_sweeps(self, *, status: str | None = None, template_id: str | None = None,
+                    from_: str | None = None, to: str | None = None,
+                    page_size: int = 100) -> Iterator[Json]:
+        """Every matching sweep, newest first, following next_cursor."""
+        return _walk(lambda cursor: self.list_sweeps(
+            status=status, template_id=template_id, from_=from_, to=to, limit=page_size,
+            cursor=cursor))
+
+    def cancel_sweep(self, sweep_id: str, reason: str | None = None,
+                     pending_timeout_s: float = 60.0) -> Json:
+        """The sweep after the cancel (its children not yet terminal are cancelled with
+        it); `InvalidState` if it had already ended. As cancel_job: a 202 is followed
+        until the sweep has finished, and an unanswered request is not resent."""
+        body = {"reason": reason} if reason is not None else None
+        response = self._request("POST", f"{SWEEPS}/{sweep_id}/cancel", json=body,
+                                 resend_unanswered=False)
+        raise_for_error(response)
+        if response.status_code == 202:
+            try:
+                return self.wait_sweep(sweep_id, pending_timeout_s)
+            except TimeoutError:
+                raise Pending(sweep_id, "pipai sweep get") from None
+        sweep: Json = response.json()
+        return sweep
+
+    def leaderboard(self, sweep_id: str, limit: int = 20, cursor: str | None = None) -> Json:
+        """One page of the done children within the constraints, best first:
+        {"sweep_id", "objective", "data": [{rank, job_id, values, objective, metrics}],
+        "next_cursor"}. Readable while the sweep runs."""
+        page: Json = self._call("GET", f"{SWEEPS}/{sweep_id}/leaderboard",
+                                params=_present({"limit": limit, "cursor": cursor}))
+        return page
+
+    def iter_leaderboard(self, sweep_id: str, page_size: int = 100) -> Iterator[Json]:
+        """Every leaderboard row, best first, following next_cursor."""
+        return _walk(lambda cursor: self.leaderboard(sweep_id, page_size, cursor))
+
+    def sweep_children(self, sweep_id: str, status: str | None = None,
+                       page_size: int = 100) -> Iterator[Json]:
+        """The sweep's child jobs (ordinary job objects), newest first."""
+        return self.iter_jobs(status=status, sweep_id=sweep_id, page_size=page_size)
+
+    def wait_sweep(self, sweep_id: str, timeout_s: float = 600.0, poll_s: float = 0.5) -> Json:
+        """Poll the sweep until it has ended (`finished_at` set: done, failed or
+        cancelled); TimeoutError after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while (sweep := self.get_sweep(sweep_id)).get("finished_at") is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sweep {sweep_id} still {sweep['status']} after "
+                                   f"{timeout_s}s")
+            self._sleep(poll_s)
+        return sweep
+
     def wait(self, job_id: str, timeout_s: float = 300.0) -> Json:
         """Follow the job's events until it is terminal; returns the final job object."""
         deadline = time.monotonic() + timeout_s
@@ -378,6 +455,22 @@ class Client:
                 pass
             job = self.get_job(job_id)
         return job
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    """The query parameters that were given (None means "not sent")."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _walk(fetch: Callable[[str | None], Json]) -> Iterator[Json]:
+    """The rows of every page, from the first (cursor None) along next_cursor."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page["data"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:

@@ -32,7 +32,7 @@ EXAMPLE = {
     "base": {"template_id": "tpl_sma_cross", "params": {"fast": 10, "slow": 50},
              "symbols": ["BTCUSDT"], "timeframe": "1h", "start": "2024-01-01T00:00:00Z",
              "end": "2025-01-01T00:00:00Z", "capital": "10000.00", "leverage": 1,
-             "fee_model": "flat_bps", "fee_bps": "5"},
+             "fee_model": "fixed_bps", "fee_bps": "5"},
     "grid": {"params.fast": [5, 10, 20], "params.slow": [50, 100, 200]},
     "objective": {"metric": "sharpe", "goal": "maximize"},
     "constraints": [{"metric": "max_drawdown", "min": "-0.3"}],
