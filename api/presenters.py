@@ -81,8 +81,8 @@ def sweep_object(state: SweepState, children: dict[str, Any]) -> dict[str, Any]:
     status = state.status
     if status == QUEUED and (running or finished):
         status = RUNNING
-    started = state.started_at if children.get("started_at") is None else min(
-        children["started_at"], state.started_at or children["started_at"])
+    starts = [t for t in (state.started_at, children.get("started_at")) if t is not None]
+    started = min(starts) if starts else None  # the first child's start, as either saw it
     return {
         "id": state.sweep_id,
         "status": status,

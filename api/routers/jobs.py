@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -63,18 +63,20 @@ IDEMPOTENT_REPLAY_HEADER = "Idempotent-Replayed"
 SSE_KEEP_ALIVE_S = 15.0
 
 
-def _answer(outcome: Outcome) -> Any:
-    """A use case's outcome as HTTP: the job (201 on create, 200 on cancel), 202 or 503."""
+def answer(outcome: Outcome, render: Callable[[Any], dict[str, Any]] = job_object,
+           prefix: str = "/v1/backtest/jobs") -> Any:
+    """A use case's outcome as HTTP: the object (201 on create, 200 on cancel) as `render`
+    draws it, 202 (its Location under `prefix`) or 503. Sweeps answer the same way."""
     if isinstance(outcome, Pending):
         # 202: the command is on the log (or being re-sent until it is) but undecided.
         return JSONResponse({"id": outcome.job_id, "status": "pending"}, status_code=202,
-                            headers={"Location": f"{router.prefix}/{outcome.job_id}"})
+                            headers={"Location": f"{prefix}/{outcome.job_id}"})
     if isinstance(outcome, NotAccepted):
         raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted")
     if outcome.replayed:
-        return OrjsonResponse(job_object(outcome.job), status_code=201,
+        return OrjsonResponse(render(outcome.job), status_code=201,
                               headers={IDEMPOTENT_REPLAY_HEADER: "true"})
-    return job_object(outcome.job)
+    return render(outcome.job)
 
 
 _CREATE_BODY = {
@@ -134,7 +136,7 @@ async def create_job(
         # a retry with the same key gets here again if this one did not land.
         await service.annotate(caller, outcome.job.job_id, name=body.name, tags=body.tags,
                                request_id=request_id)
-    return _answer(outcome)
+    return answer(outcome)
 
 
 def _differ(state: JobState, labels: dict[str, Any]) -> bool:
@@ -256,7 +258,7 @@ async def label_job(job_id: str, request: Request) -> Any:
         caller, job_id, name=patch.name, tags=patch.tags, notes=patch.notes,
         request_id=request.headers.get("X-Request-Id"))
     if not isinstance(outcome, Decided):
-        return _answer(outcome)
+        return answer(outcome)
     return _labels(outcome.job)
 
 
@@ -292,7 +294,7 @@ async def cancel_job(job_id: str, request: Request) -> Any:
     except ValueError:
         raise ApiError("INVALID_PARAMETER", "reason: body must be {\"reason\": \"...\"} "
                        "with at most 200 chars") from None
-    return _answer(await jobs_service(request).cancel(caller, job_id, cancel.reason,
+    return answer(await jobs_service(request).cancel(caller, job_id, cancel.reason,
                                         request.headers.get("X-Request-Id")))
 
 

@@ -10,16 +10,14 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
 
 from api.deps import jobs_replica, signed_caller, sweeps_service
 from api.errors import ApiError
 from api.models import CancelRequest, Leaderboard, Sweep, SweepCreate, SweepList
 from api.openapi import responses
 from api.presenters import sweep_object
-from api.responses import OrjsonResponse
-from api.routers.jobs import IDEMPOTENT_REPLAY_HEADER, _body_as, _bound
-from api.service import NotAccepted, Outcome, Pending
+from api.routers.jobs import _body_as, _bound, answer
+from api.service import Outcome
 from api.sweeps_service import owned_sweep
 from jobs.statuses import STATUSES
 from jobs.sweep_decider import spec_of
@@ -45,16 +43,7 @@ def _render(request: Request, state: SweepState) -> dict[str, Any]:
 
 
 def _answer(request: Request, outcome: Outcome) -> Any:
-    if isinstance(outcome, Pending):
-        return JSONResponse({"id": outcome.job_id, "status": "pending"}, status_code=202,
-                            headers={"Location": f"{router.prefix}/{outcome.job_id}"})
-    if isinstance(outcome, NotAccepted):
-        raise ApiError("UNAVAILABLE", "the event log is unavailable; nothing was accepted")
-    assert isinstance(outcome.job, SweepState)
-    if outcome.replayed:
-        return OrjsonResponse(_render(request, outcome.job), status_code=201,
-                              headers={IDEMPOTENT_REPLAY_HEADER: "true"})
-    return _render(request, outcome.job)
+    return answer(outcome, lambda state: _render(request, state), router.prefix)
 
 
 @router.post(
