@@ -51,7 +51,11 @@ def _events_end(settings: Settings) -> int:
         consumer.close()
 
 
-def _wait_group_stable(settings: Settings, timeout_s: float = 90.0) -> None:
+def _wait_group_stable(settings: Settings, timeout_s: float = 90.0,
+                       gone: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Wait until the orchestrator group is stable with members none of which is in
+    `gone` (a killed process stays a member until its session times out: a stable group
+    with it alone says nothing of its successor). Returns the members' ids."""
     from confluent_kafka import ConsumerGroupState
 
     admin = AdminClient({"bootstrap.servers": settings.bootstrap})
@@ -60,12 +64,23 @@ def _wait_group_stable(settings: Settings, timeout_s: float = 90.0) -> None:
     while time.monotonic() < deadline:
         try:
             state = admin.describe_consumer_groups([group], request_timeout=5)[group].result()
-            if state.state == ConsumerGroupState.STABLE and state.members:
-                return
+            members = frozenset(m.member_id for m in state.members)
+            if state.state == ConsumerGroupState.STABLE and members and not members & gone:
+                return members
         except Exception:  # the group or the broker is not there yet
             pass
         time.sleep(0.2)  # poll interval of a readiness check with a deadline
-    raise TimeoutError(f"{group} not stable within {timeout_s}s")
+    raise TimeoutError(f"{group} not stable without {sorted(gone)} within {timeout_s}s")
+
+
+def _orchestrator_report(stack: Stack) -> str:
+    """What a failed wait needs to be understood: is the orchestrator alive, and the tail
+    of its log (the test's stack writes one per process)."""
+    proc = stack.children["orchestrator"]
+    assert stack.log_dir is not None
+    lines = (stack.log_dir / "orchestrator.log").read_text(errors="replace").splitlines()
+    tail = "\n".join(line[:400] for line in lines[-30:])
+    return f"orchestrator exit code {proc.poll()}; its log ends:\n{tail}"
 
 
 def _submit_burst(settings: Settings, producer: Producer, n: int) -> list[str]:
@@ -113,16 +128,20 @@ def test_sigkill_mid_burst_after_broker_restart_loses_no_input(
         own_broker.stop()
         own_broker.start()
         _wait_group_stable(settings)
-        for _ in range(3):
+        for kill_no in range(3):
             before = _events_end(settings)
             submitted += _submit_burst(settings, producer, BURST)
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while _events_end(settings) < before + BURST // 4:  # mid-burst
-                assert time.monotonic() < deadline, "the orchestrator made no progress"
+                assert time.monotonic() < deadline, (
+                    f"before kill {kill_no + 1}: no {BURST // 4} events within 120 s of the "
+                    f"burst ({_events_end(settings) - before} so far); "
+                    + _orchestrator_report(stack))
                 time.sleep(0.02)  # poll interval; the deadline bounds the wait
+            members = _wait_group_stable(settings)  # the member that is about to die
             kill(stack.children["orchestrator"])
             stack.start_process("orchestrator", "orchestrator")
-            _wait_group_stable(settings)
+            _wait_group_stable(settings, gone=members)
 
         deadline = time.monotonic() + 180
         accepted = _accepted(settings)
