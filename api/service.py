@@ -106,11 +106,11 @@ def raise_if_rejected(events: list[Event]) -> None:
             raise ApiError(event.error_code, event.error_message)
 
 
-def _now_ms() -> int:
+def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _new_id() -> str:
+def new_id_hex() -> str:
     return uuid.uuid4().hex
 
 
@@ -118,8 +118,8 @@ def _new_id() -> str:
 class JobsService:
     jobs: JobsReplica
     commands: CommandSender
-    now_ms: Callable[[], int] = field(default=_now_ms)
-    new_id: Callable[[], str] = field(default=_new_id)
+    now_ms: Callable[[], int] = field(default=wall_ms)
+    new_id: Callable[[], str] = field(default=new_id_hex)
     finest_timeframe: Callable[[str], str | None] | None = None  # a symbol's finest data
 
     async def submit(self, caller: Caller, config: dict[str, Any],
@@ -134,7 +134,7 @@ class JobsService:
         try:
             event = await self.commands.send(command, already_decided=exists)
         except CommandUndecided as undecided:
-            return _outcome_of(undecided)
+            return outcome_of(undecided)
         raise_if_rejected([event] if event is not None else [])
         raced = idempotency_key and (event is None or event.causation_id != command.command_id)
         # The key's job existed already, or another request with it got there first (a
@@ -150,7 +150,7 @@ class JobsService:
         command_id = self.new_id()
         command = CancelJob(command_id=command_id, job_id=job_id, owner=caller.owner,
                             issued_at=self.now_ms(),
-                            correlation_id=_correlation(request_id, command_id), reason=reason)
+                            correlation_id=correlation_for(request_id, command_id), reason=reason)
         return await self._decided(view, caller, command)
 
     async def annotate(self, caller: Caller, job_id: str, *, name: str | None = None,
@@ -162,7 +162,7 @@ class JobsService:
         command_id = self.new_id()
         command = AnnotateJob(command_id=command_id, job_id=job_id, owner=caller.owner,
                               issued_at=self.now_ms(),
-                              correlation_id=_correlation(request_id, command_id),
+                              correlation_id=correlation_for(request_id, command_id),
                               name=name, tags=_unique(tags), notes=notes)
         return await self._decided(view, caller, command)
 
@@ -175,7 +175,7 @@ class JobsService:
         try:
             event = await self.commands.send(command)
         except CommandUndecided as undecided:
-            return _outcome_of(undecided)
+            return outcome_of(undecided)
         raise_if_rejected([event] if event is not None else [])
         return Decided(owned(view, caller, command.job_id))
 
@@ -225,7 +225,7 @@ class JobsService:
         return SubmitJob(command_id=command_id, job_id=job_id, owner=caller.owner,
                          config_json=orjson.dumps(config).decode(),
                          submitted_at=self.now_ms(),
-                         correlation_id=_correlation(request_id, command_id),
+                         correlation_id=correlation_for(request_id, command_id),
                          idempotency_key=idempotency_key, request_hash=request_hash(config))
 
 
@@ -234,13 +234,13 @@ def _unique(tags: list[str] | None) -> list[str] | None:
     return None if tags is None else list(dict.fromkeys(tags))
 
 
-def _outcome_of(undecided: CommandUndecided) -> Pending | NotAccepted:
+def outcome_of(undecided: CommandUndecided) -> Pending | NotAccepted:
     if isinstance(undecided, CommandPending):
         return Pending(undecided.job_id)
     return NotAccepted(undecided.job_id)
 
 
-def _correlation(request_id: str | None, command_id: str) -> str:
+def correlation_for(request_id: str | None, command_id: str) -> str:
     """The caller's X-Request-Id, else the command's own id."""
     return command_id if request_id is None else request_id
 

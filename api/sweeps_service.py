@@ -23,13 +23,13 @@ from api.replica import JobsReplica
 from api.service import (
     CommandSender,
     Outcome,
-    _correlation,
-    _new_id,
-    _now_ms,
-    _outcome_of,
     checked_config,
+    correlation_for,
+    new_id_hex,
+    outcome_of,
     raise_if_rejected,
     request_hash,
+    wall_ms,
 )
 from api.service import Decided as Decided
 from jobs.decider import decide, initial_state
@@ -82,8 +82,8 @@ def _about_varied(message: str, paths: tuple[str, ...]) -> bool:
 class SweepsService:
     jobs: JobsReplica
     commands: CommandSender
-    now_ms: Callable[[], int] = field(default=_now_ms)
-    new_id: Callable[[], str] = field(default=_new_id)
+    now_ms: Callable[[], int] = field(default=wall_ms)
+    new_id: Callable[[], str] = field(default=new_id_hex)
     finest_timeframe: Callable[[str], str | None] | None = None
 
     async def submit(self, caller: Caller, body: dict[str, Any],
@@ -97,14 +97,14 @@ class SweepsService:
         command = SubmitSweep(command_id=command_id, sweep_id=sweep_id, owner=caller.owner,
                               config_json=orjson.dumps(body).decode(),
                               submitted_at=self.now_ms(),
-                              correlation_id=_correlation(request_id, command_id),
+                              correlation_id=correlation_for(request_id, command_id),
                               idempotency_key=idempotency_key, request_hash=request_hash(body))
         view = self.jobs.served()
         exists = (lambda: _exists(view, sweep_id)) if idempotency_key else None
         try:
             event = await self.commands.send(command, already_decided=exists)
         except CommandUndecided as undecided:
-            return _outcome_of(undecided)
+            return outcome_of(undecided)
         raise_if_rejected([event] if event is not None else [])
         if idempotency_key and (event is None or event.causation_id != command.command_id):
             existing = view.get(sweep_id)
@@ -120,14 +120,14 @@ class SweepsService:
         command_id = self.new_id()
         command = CancelSweep(command_id=command_id, sweep_id=sweep_id, owner=caller.owner,
                               issued_at=self.now_ms(),
-                              correlation_id=_correlation(request_id, command_id),
+                              correlation_id=correlation_for(request_id, command_id),
                               reason=reason)
         owned_sweep(view, caller, sweep_id)
         raise_if_rejected(decide(view.get(sweep_id) or initial_state(sweep_id), command))
         try:
             event = await self.commands.send(command)
         except CommandUndecided as undecided:
-            return _outcome_of(undecided)
+            return outcome_of(undecided)
         raise_if_rejected([event] if event is not None else [])
         return Decided(owned_sweep(view, caller, sweep_id))
 

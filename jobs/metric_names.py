@@ -1,7 +1,8 @@
 """The ten metrics' names, declared once (docs/engine.md, "Metrics"). The `Metrics` record,
 the engine's result document and the API's model each keep their own typed copy, and
 tests hold every copy equal to these names (tests/jobs/test_events.py,
-tests/engine/test_engine_results.py, tests/api/test_models.py)."""
+tests/engine/test_engine_results.py, tests/api/test_models.py: the Metrics model and
+the sweeps' MetricName)."""
 
 from __future__ import annotations
 

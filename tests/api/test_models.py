@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import get_args
 
-from api.models import Job, Metrics
+from api.models import Job, MetricName, Metrics
 from jobs.metric_names import DECIMAL_METRICS, INT_METRICS, METRIC_NAMES
 from jobs.statuses import STATUSES
 
@@ -25,6 +25,11 @@ def test_the_metrics_fields_are_the_domains_names_in_order() -> None:
         assert Metrics.model_fields[name].annotation == str | None, name
     for name in INT_METRICS:
         assert Metrics.model_fields[name].annotation is int, name
+
+
+def test_a_sweeps_metric_names_are_the_domains() -> None:
+    """The objective's and the constraints' `metric` enum (api/models.py, MetricName)."""
+    assert get_args(MetricName) == METRIC_NAMES
 
 
 def test_routers_take_what_they_need_from_dependencies() -> None:
