@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from jobs.metric_names import METRIC_NAMES
+from jobs.walk_forward import WalkForward, WalkForwardError, parse_walk_forward, window_config
 
 MAX_CHILDREN = 100_000
 MAX_CONSTRAINTS = 20
@@ -99,14 +100,19 @@ class SweepSpec:
 
     base: dict[str, Any]
     paths: tuple[str, ...]
-    total: int
+    total: int  # every child: with walk-forward, each window's combinations and test runs
     objective: Objective
     constraints: tuple[Constraint, ...]
     patience: int | None
-    walk_forward: dict[str, Any] | None
+    walk_forward: WalkForward | None
     grid: tuple[tuple[Any, ...], ...] | None = None
     space: tuple[Dimension, ...] | None = None
     seed: int | None = None
+
+    @property
+    def combos(self) -> int:
+        """The combinations of the varied values (each window's, with walk-forward)."""
+        return self.total if self.walk_forward is None else self.walk_forward.combos
 
 
 # ---- parsing -----------------------------------------------------------------------
@@ -131,11 +137,22 @@ def parse_sweep(body: Any) -> SweepSpec:
     else:
         paths, space, seed, total = _parse_random(obj["random"], base)
         grid = None
-    return SweepSpec(base=base, paths=paths, total=total,
-                     objective=_parse_objective(obj.get("objective")),
-                     constraints=_parse_constraints(obj.get("constraints")),
-                     patience=_parse_early_stop(obj.get("early_stop")),
-                     walk_forward=_parse_walk_forward(obj.get("walk_forward")),
+    objective = _parse_objective(obj.get("objective"))
+    constraints = _parse_constraints(obj.get("constraints"))
+    patience = _parse_early_stop(obj.get("early_stop"))
+    plan = _parse_walk_forward(obj.get("walk_forward"), base, total)
+    if plan is not None:
+        for path in paths:
+            if path in ("start", "end"):  # each window sets the span itself
+                raise SweepSpecError(f"grid.{path}" if grid is not None else
+                                     f"random.space.{path}",
+                                     "cannot be varied with walk_forward")
+        if patience is not None:  # whose patience: a window's, or the whole sweep's?
+            raise SweepSpecError("early_stop", "cannot be combined with walk_forward")
+        total = plan.total
+        _within_limit(total, "walk_forward")
+    return SweepSpec(base=base, paths=paths, total=total, objective=objective,
+                     constraints=constraints, patience=patience, walk_forward=plan,
                      grid=grid, space=space, seed=seed)
 
 
@@ -328,17 +345,35 @@ def _parse_early_stop(value: Any) -> int | None:
     return patience
 
 
-def _parse_walk_forward(value: Any) -> dict[str, Any] | None:
-    """Kept as given for now: the API refuses it until walk-forward exists."""
-    return None if value is None else _copy_tree(_object(value, "walk_forward"))
+def _parse_walk_forward(value: Any, base: dict[str, Any], combos: int) -> WalkForward | None:
+    if value is None:
+        return None
+    try:
+        return parse_walk_forward(value, base, combos)
+    except WalkForwardError as exc:
+        raise SweepSpecError(exc.path, exc.message) from None
 
 
 # ---- children ----------------------------------------------------------------------
 
-def varied(spec: SweepSpec, index: int) -> dict[str, Any]:
-    """Child `index`'s value of every varied path, in path order (fresh copies)."""
+def combo_of(spec: SweepSpec, index: int) -> int | None:
+    """The combination child `index` runs: itself without walk-forward; a training
+    child's within its window; None for a window's test child (its window's choice)."""
     if not 0 <= index < spec.total:
         raise IndexError(f"child {index} of a sweep of {spec.total}")
+    return index if spec.walk_forward is None else spec.walk_forward.locate(index)[1]
+
+
+def varied(spec: SweepSpec, index: int) -> dict[str, Any]:
+    """Child `index`'s value of every varied path, in path order (fresh copies). A
+    walk-forward test child has none of its own (IndexError): see `window_test_config`."""
+    combo = combo_of(spec, index)
+    if combo is None:
+        raise IndexError(f"child {index} is a walk-forward test run")
+    return _combo_values(spec, combo)
+
+
+def _combo_values(spec: SweepSpec, index: int) -> dict[str, Any]:
     if spec.grid is not None:
         values = _grid_values(spec.grid, index)
     else:
@@ -366,9 +401,27 @@ def _random_values(space: tuple[Dimension, ...], seed: int, index: int) -> list[
 
 def child_config(spec: SweepSpec, index: int) -> dict[str, Any]:
     """The base with child `index`'s values set: a config of its own (no object is shared
-    with the spec or another child), the nested objects along a path created as needed."""
+    with the spec or another child), the nested objects along a path created as needed.
+    A walk-forward training child runs on its window's training span."""
+    config = _combo_config(spec, varied(spec, index))
+    if spec.walk_forward is None:
+        return config
+    window = spec.walk_forward.windows[spec.walk_forward.locate(index)[0]]
+    return window_config(config, window.train_start, window.train_end)
+
+
+def window_test_config(spec: SweepSpec, window: int, combo: int) -> dict[str, Any]:
+    """The config of a walk-forward window's test child: the combination chosen on its
+    training span, run on the test span after it."""
+    assert spec.walk_forward is not None, "a sweep without walk-forward has no test runs"
+    span = spec.walk_forward.windows[window]
+    return window_config(_combo_config(spec, _combo_values(spec, combo)),
+                         span.test_start, span.test_end)
+
+
+def _combo_config(spec: SweepSpec, values: dict[str, Any]) -> dict[str, Any]:
     config = _copy_tree(spec.base)
-    for path, value in varied(spec, index).items():
+    for path, value in values.items():
         *parents, leaf = path.split(".")
         node = config
         for segment in parents:

@@ -23,6 +23,7 @@ from jobs.sweep_space import (
     SweepSpecError,
     Uniform,
     child_config,
+    combo_of,
     improves,
     metric_value,
     objective_value,
@@ -30,6 +31,7 @@ from jobs.sweep_space import (
     satisfies,
     sort_key,
     varied,
+    window_test_config,
 )
 
 BASE: dict[str, Any] = {
@@ -208,11 +210,11 @@ def test_the_spec_keeps_its_own_copy_of_the_body() -> None:
     assert varied(spec, 0) == {"symbols": ["ETHUSDT"]}
 
 
-def test_optional_fields_name_tags_and_walk_forward() -> None:
+def test_optional_fields_name_tags_and_early_stop() -> None:
     spec = parse_sweep(grid_body({"leverage": [1, 2]}, name="fast sweep", tags=["a"],
-                                 walk_forward={"folds": 3}, early_stop={"patience": 4},
+                                 early_stop={"patience": 4},
                                  constraints=[{"metric": "win_rate", "min": "0.4"}]))
-    assert spec.walk_forward == {"folds": 3} and spec.patience == 4
+    assert spec.walk_forward is None and spec.patience == 4
     assert spec.objective == Objective("sharpe", "maximize")
     assert spec.constraints == (Constraint("win_rate", 0.4, None),)
     bare = parse_sweep(grid_body({"leverage": [1]}))
@@ -226,6 +228,7 @@ def _replace(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 
 
 GRID = grid_body({"params.fast": [5, 10]})
+WF = {"train": "14d", "test": "7d", "step": "7d"}
 RANDOM = random_body({"fee_bps": {"uniform": ["1", "10"]}})
 BAD_BODIES: list[tuple[Any, str]] = [
     ([], "body"),
@@ -297,6 +300,12 @@ BAD_BODIES += [
     (_replace(GRID, "early_stop", {"patience": 0}), "early_stop.patience"),
     (_replace(GRID, "early_stop", {"patience": 1, "min_delta": "0"}), "early_stop.min_delta"),
     (_replace(GRID, "walk_forward", [1]), "walk_forward"),
+    (_replace(GRID, "walk_forward", {"folds": 3}), "walk_forward.folds"),
+    (_replace(GRID, "walk_forward", {"train": "20d", "test": "20d", "step": "5d"}),
+     "walk_forward"),  # longer than the base's January
+    ({**GRID, "walk_forward": WF, "early_stop": {"patience": 2}}, "early_stop"),
+    (_replace(grid_body({"start": ["2025-01-02T00:00:00Z"]}), "walk_forward", WF),
+     "grid.start"),
 ]
 
 
@@ -395,3 +404,31 @@ def test_sort_key_with_negatives_and_zero() -> None:
     assert sorted(values, key=lambda v: sort_key(up, v)) == values[::-1]
     assert sort_key(down, -0.0) == sort_key(down, 0.0) == b"8000000000000000"
     assert sort_key(up, 0.0) == b"7fffffffffffffff"
+
+
+# ---- walk-forward ----------------------------------------------------------------------
+
+def test_walk_forward_runs_every_combination_on_every_training_span() -> None:
+    spec = parse_sweep(grid_body({"params.fast": [5, 10, 20]}, walk_forward=WF))
+    assert spec.walk_forward is not None
+    # January 2025: windows train on 1-15, 8-22 and test the 7 days after each
+    assert len(spec.walk_forward.windows) == 2
+    assert (spec.combos, spec.total) == (3, 2 * 3 + 2)
+    assert [combo_of(spec, i) for i in range(spec.total)] == [0, 1, 2, 0, 1, 2, None, None]
+    fourth = child_config(spec, 4)
+    assert (fourth["params"]["fast"], fourth["start"], fourth["end"]) == (
+        10, "2025-01-08T00:00:00Z", "2025-01-22T00:00:00Z")
+    assert varied(spec, 4) == {"params.fast": 10}
+    with pytest.raises(IndexError):
+        varied(spec, 6)  # a test run's values are its window's choice
+    chosen = window_test_config(spec, 1, 2)
+    assert chosen == BASE | {"params": {"fast": 20, "slow": 50},
+                             "start": "2025-01-22T00:00:00Z", "end": "2025-01-29T00:00:00Z"}
+
+
+def test_walk_forward_counts_against_the_children_limit() -> None:
+    body = grid_body({"params.fast": list(range(1, 40_001))},
+                     walk_forward={"train": "7d", "test": "7d", "step": "7d"})
+    with pytest.raises(SweepSpecError) as caught:
+        parse_sweep(body)  # 3 windows x 40,000 combinations
+    assert caught.value.path == "walk_forward"
