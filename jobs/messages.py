@@ -33,6 +33,8 @@ from jobs.sweep_events import SweepCancelled as SweepCancelled
 from jobs.sweep_events import SweepChildFinished as SweepChildFinished
 from jobs.sweep_events import SweepCompleted as SweepCompleted
 from jobs.sweep_events import SweepStoppedEarly as SweepStoppedEarly
+from jobs.sweep_events import SweepWindowChosen as SweepWindowChosen
+from jobs.sweep_events import SweepWindowImproved as SweepWindowImproved
 
 # ---- commands (API -> orchestrator) -------------------------------------------------
 

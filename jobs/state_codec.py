@@ -15,6 +15,7 @@ from jobs.sweep_state import SweepState, is_sweep_id
 _SETS = ("command_ids", "run_ids")
 _KNOWN = frozenset(f.name for f in dataclasses.fields(JobState))
 _SWEEP_KNOWN = frozenset(f.name for f in dataclasses.fields(SweepState))
+_WINDOWS = ("window_left", "window_best", "window_value", "window_chosen")  # JSON lists
 
 
 def _sorted_set(value: Any) -> list[Any]:
@@ -71,4 +72,6 @@ def _sweep_of_record(data: dict[str, Any]) -> SweepState:
     data["finished"] = int(finished, 16) if isinstance(finished, str) else int(finished)
     if data.get("best_metrics") is not None:
         data["best_metrics"] = Metrics(**data["best_metrics"])
+    for name in _WINDOWS:
+        data[name] = tuple(data.get(name, ()))
     return SweepState(**{k: v for k, v in data.items() if k in _SWEEP_KNOWN})

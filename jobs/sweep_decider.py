@@ -15,7 +15,6 @@ cancels the children not heard of yet; a child that ended meanwhile refuses its 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -33,20 +32,25 @@ from jobs.messages import (
 from jobs.resubmission import resubmitted
 from jobs.statuses import CANCELLED, DONE, FAILED
 from jobs.sweep_events import (
+    NO_CHOICE,
     SweepAccepted,
     SweepBestImproved,
     SweepCancelled,
     SweepChildFinished,
     SweepCompleted,
     SweepStoppedEarly,
+    SweepWindowChosen,
+    SweepWindowImproved,
 )
 from jobs.sweep_space import (
     SweepSpec,
     child_config,
+    combo_of,
     improves,
     objective_value,
-    parse_sweep,
     satisfies,
+    spec_of,
+    window_test_config,
 )
 from jobs.sweep_state import SweepState, child_job_id
 
@@ -57,12 +61,6 @@ IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
 
 def sweep_not_found(sweep_id: str) -> str:
     return f"sweep {sweep_id} not found"
-
-
-@lru_cache(maxsize=64)
-def spec_of(config_json: str) -> SweepSpec:
-    """The parsed request of a sweep (cached: every child's finish consults it)."""
-    return parse_sweep(orjson.loads(config_json))
 
 
 class _Seqs:
@@ -141,14 +139,30 @@ def _child_finished(state: SweepState,
     events: list[Event] = [finished]
     after = finished.evolve(state)
     spec = spec_of(state.config_json)
-    if note.status == DONE and note.metrics is not None:
+    combo = combo_of(spec, note.index)  # None: a walk-forward test run, never ranked
+    value = None
+    if combo is not None and note.status == DONE and _satisfied(spec, note):
+        assert note.metrics is not None
         value = objective_value(spec, note.metrics.as_dict())
-        if value is not None and _satisfied(spec, note) and improves(spec, value,
-                                                                     after.best_value):
-            best = SweepBestImproved(**seqs.env(), child_job_id=note.job_id,
-                                     index=note.index, objective=value, metrics=note.metrics)
-            events.append(best)
-            after = best.evolve(after)
+    if value is not None and improves(spec, value, after.best_value):
+        assert note.metrics is not None
+        best = SweepBestImproved(**seqs.env(), child_job_id=note.job_id,
+                                 index=note.index, objective=value, metrics=note.metrics)
+        events.append(best)
+        after = best.evolve(after)
+    if spec.walk_forward is not None and combo is not None:
+        window = spec.walk_forward.locate(note.index)[0]
+        if value is not None and improves(spec, value, after.window_value[window]):
+            improved = SweepWindowImproved(**seqs.env(), window=window, index=note.index,
+                                           objective=value)
+            events.append(improved)
+            after = improved.evolve(after)
+        if after.window_left[window] == 0 and not after.is_terminal:
+            best_index = after.window_best[window]
+            chosen = SweepWindowChosen(**seqs.env(), window=window,
+                                       index=NO_CHOICE if best_index is None else best_index)
+            events.append(chosen)
+            after = chosen.evolve(after)
     if after.is_terminal:
         return events, None
     if after.finished_count == after.total:
@@ -172,21 +186,50 @@ def _final_status(state: SweepState) -> str:
 
 # ---- what a sweep's events call for ------------------------------------------------
 
-def sweep_effects(state: SweepState, event: Event) -> Iterator[SubmitJob | CancelJob]:
+def sweep_effects(state: SweepState,
+                  event: Event) -> Iterator[SubmitJob | CancelJob | ChildFinished]:
     """The commands an event of the sweep calls for (after `state` has folded it)."""
     if isinstance(event, SweepAccepted):
         spec = spec_of(state.config_json)
-        for index in range(state.total):
-            yield SubmitJob(command_id=f"{state.sweep_id}/submit/{index}",
-                            job_id=child_job_id(state.sweep_id, index), owner=state.owner,
-                            config_json=orjson.dumps(child_config(spec, index)).decode(),
-                            submitted_at=event.submitted_at,
-                            correlation_id=state.correlation_id)
+        for index in range(spec.combos if spec.walk_forward is None
+                           else spec.walk_forward.training_children):
+            yield _submit_child(state, index, child_config(spec, index), event.submitted_at)
+    elif isinstance(event, SweepWindowChosen):
+        spec = spec_of(state.config_json)
+        assert spec.walk_forward is not None
+        test = spec.walk_forward.test_index(event.window)
+        if event.index == NO_CHOICE:  # no training child qualified: no test run
+            yield _never_ran(state, test, event.occurred_at)
+        else:
+            combo = combo_of(spec, event.index)
+            assert combo is not None
+            yield _submit_child(state, test, window_test_config(spec, event.window, combo),
+                                event.occurred_at)
     elif isinstance(event, SweepCancelled | SweepStoppedEarly):
         reason = (f"sweep {state.sweep_id} stopped early" if isinstance(event, SweepStoppedEarly)
                   else f"sweep {state.sweep_id} cancelled")
+        plan = spec_of(state.config_json).walk_forward
         for index in state.unfinished():
+            if plan is not None and index >= plan.training_children and not state.chose(
+                    plan.locate(index)[0]):
+                yield _never_ran(state, index, event.occurred_at)  # its window never chose
+                continue
             yield CancelJob(command_id=f"{state.sweep_id}/cancel/{index}",
                             job_id=child_job_id(state.sweep_id, index), owner=state.owner,
                             issued_at=event.occurred_at, correlation_id=state.correlation_id,
                             reason=reason)
+
+
+def _submit_child(state: SweepState, index: int, config: dict[str, Any],
+                  at: int) -> SubmitJob:
+    return SubmitJob(command_id=f"{state.sweep_id}/submit/{index}",
+                     job_id=child_job_id(state.sweep_id, index), owner=state.owner,
+                     config_json=orjson.dumps(config).decode(), submitted_at=at,
+                     correlation_id=state.correlation_id)
+
+
+def _never_ran(state: SweepState, index: int, at: int) -> ChildFinished:
+    """A walk-forward test child that will never be submitted ends as cancelled, heard
+    by the sweep like any child's end, so its counts add up (it has no job)."""
+    return ChildFinished(sweep_id=state.sweep_id, job_id=child_job_id(state.sweep_id, index),
+                         index=index, status=CANCELLED, finished_at=at)

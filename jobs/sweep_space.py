@@ -12,6 +12,7 @@ across versions: the same request gives the same children anywhere, at any time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import random
@@ -20,6 +21,8 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
+
+import orjson
 
 from jobs.metric_names import METRIC_NAMES
 from jobs.walk_forward import WalkForward, WalkForwardError, parse_walk_forward, window_config
@@ -352,6 +355,13 @@ def _parse_walk_forward(value: Any, base: dict[str, Any], combos: int) -> WalkFo
         return parse_walk_forward(value, base, combos)
     except WalkForwardError as exc:
         raise SweepSpecError(exc.path, exc.message) from None
+
+
+@functools.lru_cache(maxsize=64)
+def spec_of(config_json: str) -> SweepSpec:
+    """The parsed request of a sweep as the log holds it (cached: every child's finish
+    and every fold of a sweep event consults it)."""
+    return parse_sweep(orjson.loads(config_json))
 
 
 # ---- children ----------------------------------------------------------------------

@@ -60,6 +60,12 @@ class SweepState:
     since_best: int = 0  # children finished in a row without improving the best
     stopped_early: bool = False
     cancel_reason: str | None = None
+    # walk-forward (jobs/walk_forward.py), per window: training children not heard yet,
+    # and once they all are, the chosen training child's index (NO_CHOICE: none qualified)
+    window_left: tuple[int, ...] = ()
+    window_best: tuple[int | None, ...] = ()  # the best training child so far, by index
+    window_value: tuple[float | None, ...] = ()
+    window_chosen: tuple[int | None, ...] = ()  # None: not chosen yet
     idempotency_key: str | None = None
     request_hash: str | None = None
     command_ids: frozenset[str] = frozenset()
@@ -79,6 +85,9 @@ class SweepState:
     @property
     def finished_count(self) -> int:
         return self.done + self.failed + self.cancelled
+
+    def chose(self, window: int) -> bool:
+        return bool(self.window_chosen) and self.window_chosen[window] is not None
 
     def heard(self, index: int) -> bool:
         return bool(self.finished >> index & 1)

@@ -45,7 +45,7 @@ from jobs.messages import Event, ResultPart, SweepChildFinished, to_record
 from jobs.state_codec import dump_state, load_state, state_of_record
 from jobs.statuses import DONE, RUNNING
 from jobs.sweep_decider import spec_of
-from jobs.sweep_space import objective_value, satisfies, sort_key, varied
+from jobs.sweep_space import combo_of, objective_value, satisfies, sort_key, varied
 from jobs.sweep_state import SweepState, sweep_of
 from projections.cursors import CursorSigner
 
@@ -188,10 +188,13 @@ class JobsView:
         children[found[0]] = counters
 
     def _rank(self, batch: WriteBatch, sweep: SweepState, event: SweepChildFinished) -> None:
-        """A done child within the constraints takes its place on the leaderboard."""
+        """A done child within the constraints takes its place on the leaderboard (a
+        walk-forward test run is out-of-sample: its own page ranks nothing)."""
         if event.status != DONE or event.metrics is None:
             return
         spec = spec_of(sweep.config_json)
+        if combo_of(spec, event.index) is None:
+            return
         metrics = event.metrics.as_dict()
         value = objective_value(spec, metrics)
         if value is None or not satisfies(spec, metrics):

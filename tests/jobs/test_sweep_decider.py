@@ -12,12 +12,14 @@ from jobs.messages import CancelJob, CancelSweep, ChildFinished, Metrics, Submit
 from jobs.state import JobState
 from jobs.state_codec import dump_state, load_state
 from jobs.sweep_events import (
+    NO_CHOICE,
     SweepAccepted,
     SweepBestImproved,
     SweepCancelled,
     SweepChildFinished,
     SweepCompleted,
     SweepStoppedEarly,
+    SweepWindowChosen,
 )
 from jobs.sweep_state import SweepState, child_job_id, sweep_of
 
@@ -178,3 +180,106 @@ def test_inputs_of_one_kind_do_not_reach_the_other_decider() -> None:
     assert decide_with_reason(_accepted(), CancelJob(
         command_id="c", job_id=SWEEP, owner="alice", issued_at=1,
         correlation_id="c")) == ([], "not_a_job")
+
+
+# ---- walk-forward ----------------------------------------------------------------------
+# January and February 2024 (60 days): windows train on days 0-20, 15-35, 30-50 and test
+# the 10 days after each; 4 combinations, so children 0-11 train and 12-14 test.
+WF = {"train": "20d", "test": "10d", "step": "15d"}
+
+
+def _effects(state: SweepState, events: list[Event]) -> list[Any]:
+    return [effect for event in events for effect in effects_for(state, event)]
+
+
+def _finish_window(state: SweepState, window: int, sharpes: list[str | None],
+                   ) -> tuple[SweepState, list[Event]]:
+    """Every training child of `window` ends: done with a sharpe, failed for None."""
+    events: list[Event] = []
+    for combo, sharpe in enumerate(sharpes):
+        note = _finished(window * 4 + combo, "done" if sharpe else "failed", sharpe)
+        state, more, _ = _apply(state, note)
+        events += more
+    return state, events
+
+
+def test_walk_forward_submits_the_training_children_on_their_spans() -> None:
+    state = _accepted(walk_forward=WF)
+    assert state.total == 15 and state.window_left == (4, 4, 4)
+    accepted = SweepAccepted(event_id="e", job_id=SWEEP, seq=1, occurred_at=1_000,
+                             causation_id="c-1", correlation_id="corr", owner="alice",
+                             config_json=state.config_json, submitted_at=1_000, total=15)
+    submits = list(effects_for(state, accepted))
+    assert [s.job_id for s in submits] == [child_job_id(SWEEP, i) for i in range(12)]
+    spans = [(c["start"], c["end"]) for c in (orjson.loads(s.config_json) for s in submits)]
+    assert spans[0] == ("2024-01-01T00:00:00Z", "2024-01-21T00:00:00Z")
+    assert spans[4] == ("2024-01-16T00:00:00Z", "2024-02-05T00:00:00Z")
+
+
+def test_a_windows_best_training_child_is_rerun_on_its_test_span() -> None:
+    state = _accepted(walk_forward=WF)
+    state, events = _finish_window(state, 0, ["1.0", "3.0", "2.0", None])
+    chosen = [e for e in events if isinstance(e, SweepWindowChosen)]
+    assert [(e.window, e.index) for e in chosen] == [(0, 1)]
+    assert state.window_chosen == (1, None, None)
+    (submit,) = [e for e in _effects(state, chosen)]
+    assert isinstance(submit, SubmitJob) and submit.job_id == child_job_id(SWEEP, 12)
+    config = orjson.loads(submit.config_json)
+    assert config["params"] == {"fast": 5, "slow": 100}  # combination 1
+    assert (config["start"], config["end"]) == ("2024-01-21T00:00:00Z", "2024-01-31T00:00:00Z")
+    # the test run's end counts but is never ranked, however good
+    state, events, _ = _apply(state, _finished(12, sharpe="9.0"))
+    assert [type(e) for e in events] == [SweepChildFinished]
+    assert (state.best_index, state.best_value, state.done) == (1, 3.0, 4)
+
+
+def test_a_window_without_a_qualifying_child_ends_its_test_run_unrun() -> None:
+    state = _accepted(walk_forward=WF)
+    state, events = _finish_window(state, 1, [None, None, None, None])
+    chosen = [e for e in events if isinstance(e, SweepWindowChosen)]
+    assert [(e.window, e.index) for e in chosen] == [(1, NO_CHOICE)]
+    (never,) = _effects(state, chosen)
+    assert isinstance(never, ChildFinished)
+    assert (never.index, never.status, never.job_id) == (13, "cancelled",
+                                                         child_job_id(SWEEP, 13))
+    state, events, _ = _apply(state, never)
+    assert [type(e) for e in events] == [SweepChildFinished] and state.cancelled == 1
+
+
+def test_a_walk_forward_sweep_ends_once_every_window_tested() -> None:
+    state = _accepted(walk_forward=WF)
+    for window in range(3):
+        state, _ = _finish_window(state, window, ["1.0", "2.0", "0.5", "0.1"])
+    assert state.window_chosen == (1, 5, 9)
+    for test in (12, 13):
+        state, events, _ = _apply(state, _finished(test))
+        assert state.status == "running"
+    state, events, _ = _apply(state, _finished(14))
+    assert isinstance(events[-1], SweepCompleted) and state.status == "done"
+    assert state.finished_count == state.total == 15
+
+
+def test_cancel_cancels_chosen_test_runs_and_ends_unchosen_ones_unrun() -> None:
+    state = _accepted(walk_forward=WF)
+    state, _ = _finish_window(state, 0, ["1.0", "2.0", "0.5", "0.1"])
+    cancel = CancelSweep(command_id="c-9", sweep_id=SWEEP, owner="alice", issued_at=5_000,
+                         correlation_id="corr", reason="enough")
+    state, events, _ = _apply(state, cancel)
+    effects = _effects(state, events)
+    cancels = sorted(e.job_id for e in effects if isinstance(e, CancelJob))
+    unrun = sorted(e.index for e in effects if isinstance(e, ChildFinished))
+    assert cancels == [child_job_id(SWEEP, i) for i in [*range(4, 12), 12]]
+    assert unrun == [13, 14]
+    # the last training child of window 1 ending after the cancel chooses nothing
+    for index in range(4, 8):
+        state, events, _ = _apply(state, _finished(index))
+        assert not any(isinstance(e, SweepWindowChosen) for e in events)
+
+
+def test_a_walk_forward_state_survives_the_table_codec() -> None:
+    state = _accepted(walk_forward=WF)
+    state, _ = _finish_window(state, 0, ["1.0", "2.0", "0.5", None])
+    loaded = load_state(dump_state(state), SWEEP)
+    assert loaded == state
+    loaded, _, _ = _apply(loaded, _finished(4))
+    assert loaded.window_left == (0, 3, 4)

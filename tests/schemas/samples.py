@@ -36,6 +36,8 @@ from jobs.messages import (
     SweepChildFinished,
     SweepCompleted,
     SweepStoppedEarly,
+    SweepWindowChosen,
+    SweepWindowImproved,
     WorkerSilent,
     event_id_for,
 )
@@ -99,6 +101,8 @@ SAMPLES: dict[str, Any] = {type(m).__name__: m for m in (
     SweepBestImproved(**SWEEP_ENVELOPE, child_job_id="bt_1_000007", index=7, objective=1.25,
                       metrics=METRICS),
     SweepStoppedEarly(**SWEEP_ENVELOPE, patience=50),
+    SweepWindowImproved(**SWEEP_ENVELOPE, window=2, index=9, objective=0.75),
+    SweepWindowChosen(**SWEEP_ENVELOPE, window=2, index=9),
     SweepCompleted(**SWEEP_ENVELOPE, status="done"),
     SweepCancelled(**SWEEP_ENVELOPE, reason="enough"),
 )}
