@@ -172,6 +172,15 @@ class SweepEarlyStop(BaseModel):
     patience: StrictInt = Field(ge=1)
 
 
+class SweepWalkForward(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    train: str = Field(pattern=r"^[1-9][0-9]{0,5}[dh]$", examples=["180d"])
+    test: str = Field(pattern=r"^[1-9][0-9]{0,5}[dh]$", examples=["30d"])
+    step: str = Field(pattern=r"^[1-9][0-9]{0,5}[dh]$", examples=["30d"],
+                      description="at least `test`: the test spans may not overlap")
+
+
 class SweepCreate(BaseModel):
     """A sweep: one base config and the values to vary (exactly one of grid, random)."""
 
@@ -185,6 +194,9 @@ class SweepCreate(BaseModel):
     objective: SweepObjective
     constraints: list[SweepConstraint] | None = Field(None, max_length=20)
     early_stop: SweepEarlyStop | None = None
+    walk_forward: SweepWalkForward | None = Field(None, description=(
+        "train each combination on every window's training span, re-run each window's "
+        "best on the test span after it (docs/api.md, \"Walk-forward\")"))
 
 
 class SweepCounts(BaseModel):
@@ -234,6 +246,51 @@ class Leaderboard(BaseModel):
     objective: SweepObjective
     data: list[LeaderboardRow]
     next_cursor: str | None
+
+
+class Span(BaseModel):
+    start: str
+    end: str
+
+
+class TrainingCounts(BaseModel):
+    total: int = Field(description="the window's training children (one per combination)")
+    finished: int
+
+
+class WindowChoice(BaseModel):
+    job_id: str = Field(description="the chosen training child")
+    values: dict[str, Any]
+    objective: str | int | None
+
+
+class WalkForwardWindow(BaseModel):
+    window: int
+    status: Literal["training", "testing", "done", "failed", "cancelled", "skipped"]
+    train: Span
+    test: Span
+    training: TrainingCounts
+    chosen: WindowChoice | None
+    in_sample: Metrics | None = Field(description="the chosen child's metrics (training span)")
+    test_job_id: str | None
+    out_of_sample: Metrics | None = Field(description="the test child's metrics")
+    scale: str | None = Field(description=(
+        "the factor the test run's equity and trades are scaled by in the stitched curve"))
+
+
+class OutOfSample(BaseModel):
+    windows: list[int] = Field(description="the windows stitched (those whose test is done)")
+    equity_curve: list[EquityPoint]
+    metrics: Metrics | None
+
+
+class WalkForwardReport(BaseModel):
+    sweep_id: str
+    status: Status
+    objective: SweepObjective
+    walk_forward: SweepWalkForward
+    windows: list[WalkForwardWindow]
+    out_of_sample: OutOfSample
 
 
 class PendingCommand(BaseModel):

@@ -15,7 +15,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from api.auth import Caller
 from api.documents import JobDocuments
@@ -105,6 +107,18 @@ class JobsReplica:
                     return None
                 raise ApiError("UNAVAILABLE", "the result is not yet available; retry shortly")
             await asyncio.sleep(RESULT_POLL_S)
+
+    async def full_rows(self, state: JobState, kind: str) -> list[dict[str, Any]]:
+        """A done job's whole `kind` list ("trades" or "equity") as rows; a result made
+        before results had pages: its summary document's (at most 10,000 rows)."""
+        pages = await self.result_pages(state.job_id, state.attempt, kind,
+                                        state.finished_at or 0)
+        if pages is None:
+            summary = orjson.loads(await self.result(state.job_id, state.attempt))
+            rows: list[dict[str, Any]] = summary["trades" if kind == "trades"
+                                                 else "equity_curve"]
+            return rows
+        return [row for page in pages for row in orjson.loads(page)]
 
     @contextmanager
     def changes(self, job_id: str) -> Iterator[asyncio.Queue[None]]:

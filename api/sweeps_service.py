@@ -35,7 +35,14 @@ from api.service import Decided as Decided
 from jobs.decider import decide, initial_state
 from jobs.messages import CancelSweep, SubmitSweep
 from jobs.sweep_decider import sweep_not_found
-from jobs.sweep_space import SweepSpec, SweepSpecError, child_config, parse_sweep, varied
+from jobs.sweep_space import (
+    SweepSpec,
+    SweepSpecError,
+    child_config,
+    parse_sweep,
+    varied,
+    window_test_config,
+)
 from jobs.sweep_state import SWEEP_PREFIX, SweepState, is_sweep_id
 from projections.jobs_view import JobsView
 
@@ -53,22 +60,31 @@ def checked_sweep(body: dict[str, Any],
         spec = parse_sweep(body)
     except SweepSpecError as exc:
         raise ApiError("INVALID_PARAMETER", str(exc)) from None
-    if spec.walk_forward is not None:
-        raise ApiError("INVALID_PARAMETER", "walk_forward: not available yet")
     try:
         checked_config(spec.base, finest_timeframe)
     except ApiError as exc:
         if not spec.paths or not _about_varied(exc.message, spec.paths):
             raise ApiError("INVALID_PARAMETER", f"base.{exc.message}") from None
-    for index in range(spec.total):
-        try:
-            checked_config(child_config(spec, index), finest_timeframe)
-        except ApiError as exc:
-            values = ", ".join(f"{path}={orjson.dumps(value).decode()}"
-                               for path, value in varied(spec, index).items())
-            raise ApiError("INVALID_PARAMETER",
-                           f"child {index} ({values}): {exc.message}") from None
+    plan = spec.walk_forward
+    for index in range(spec.total if plan is None else plan.training_children):
+        _checked_child(spec, index, child_config(spec, index), finest_timeframe)
+    if plan is not None:  # a test child runs one combination; its span is what differs
+        for window in range(len(plan.windows)):
+            _checked_child(spec, plan.test_index(window),
+                           window_test_config(spec, window, 0), finest_timeframe,
+                           values=varied(spec, plan.training_index(window, 0)))
     return spec
+
+
+def _checked_child(spec: SweepSpec, index: int, config: dict[str, Any],
+                   finest_timeframe: Callable[[str], str | None] | None,
+                   values: dict[str, Any] | None = None) -> None:
+    try:
+        checked_config(config, finest_timeframe)
+    except ApiError as exc:
+        shown = ", ".join(f"{path}={orjson.dumps(value).decode()}"
+                          for path, value in (values or varied(spec, index)).items())
+        raise ApiError("INVALID_PARAMETER", f"child {index} ({shown}): {exc.message}") from None
 
 
 def _about_varied(message: str, paths: tuple[str, ...]) -> bool:

@@ -44,6 +44,7 @@ WEIGHTS = {
     "get_sweep": 1,
     "cancel_sweep": 10,
     "sweep_leaderboard": 5,
+    "sweep_walk_forward": 10,
 }
 
 

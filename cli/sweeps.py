@@ -22,7 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from cli.jobs import ApiKey, ApiSecret, ApiUrl, AsJson, _client, _print_json, err, out
+from cli.jobs import ApiKey, ApiSecret, ApiUrl, AsJson, _client, _print_json, err, out, sparkline
 from pipai.client import Client
 
 Json = dict[str, Any]
@@ -33,7 +33,6 @@ sweep_app = typer.Typer(help="Parameter sweeps: many backtests from one request,
 TOP = 10  # rows of the live leaderboard in `watch`
 REFRESH_S = 1.0  # how often `watch` asks again: two light GETs (weights 1 and 5)
 TABLE_METRICS = ("sharpe", "max_drawdown", "total_trades")
-WALK_FORWARD_MISSING = "walk-forward is not available yet (docs/api.md, Sweeps)"
 
 
 # ---- pure: parsing and formatting --------------------------------------------------------
@@ -134,6 +133,38 @@ def best_table(sweep: Json) -> Table | None:
     for name, value in (best.get("metrics") or {}).items():
         table.add_row(name, format_value(value))
     return table
+
+
+def walk_forward_table(report: Json) -> Table:
+    """One row per window: its spans, status, chosen values, the objective in and out of
+    sample; the caption is the stitched out-of-sample curve and its headline metrics."""
+    metric = (report.get("objective") or {}).get("metric", "objective")
+    windows = report["windows"]
+    paths = next((list(w["chosen"]["values"]) for w in windows if w.get("chosen")), [])
+    table = Table("window", "train", "test", "status", *(_column(p) for p in paths),
+                  f"in-sample {metric}", f"out-of-sample {metric}", title="walk-forward")
+    for w in windows:
+        chosen = w.get("chosen") or {}
+        values = chosen.get("values") or {}
+        table.add_row(str(w["window"]), _span(w["train"]), _span(w["test"]), w["status"],
+                      *(format_value(values.get(p)) for p in paths),
+                      format_value((w.get("in_sample") or {}).get(metric)),
+                      format_value((w.get("out_of_sample") or {}).get(metric)))
+    oos = report["out_of_sample"]
+    if oos["metrics"] is None:
+        table.caption = "no window tested yet"
+    else:
+        m = oos["metrics"]
+        curve = [float(p["equity"]) for p in oos["equity_curve"]]
+        table.caption = (f"out of sample, {len(oos['windows'])} windows stitched: "
+                         f"{sparkline(curve)}\n{metric} {format_value(m.get(metric))}, "
+                         f"cagr {format_value(m.get('cagr'))}, max_drawdown "
+                         f"{format_value(m.get('max_drawdown'))}, trades {m['total_trades']}")
+    return table
+
+
+def _span(span: Json) -> str:
+    return f"{span['start'][:10]}..{span['end'][:10]}"
 
 
 def sweeps_table(sweeps: list[Json]) -> Table:
@@ -292,7 +323,13 @@ def cancel(sweep_id: str,
 
 
 @sweep_app.command("walk-forward")
-def walk_forward(sweep_id: str) -> None:
-    """Walk-forward analysis of a sweep: not served by the API yet."""
-    err.print(WALK_FORWARD_MISSING)
-    raise typer.Exit(1)
+def walk_forward(sweep_id: str, as_json: AsJson = False, api_url: ApiUrl = None,
+                 api_key: ApiKey = None, api_secret: ApiSecret = None) -> None:
+    """A walk-forward sweep's windows (chosen values, in- and out-of-sample objective)
+    and its stitched out-of-sample curve."""
+    with _client(api_url, api_key, api_secret) as api:
+        report = api.walk_forward(sweep_id)
+    if as_json:
+        _print_json(report)
+    else:
+        out.print(walk_forward_table(report))

@@ -8,8 +8,8 @@ none reads past the data the base config asked for. Children are laid out as in
 `WalkForward.training_index` / `test_index`: the sweep's C combinations per window
 first (window-major), then one test child per window.
 
-Not wired into the sweep decider yet; the API refuses `walk_forward` until it is
-(docs/api.md, "Sweeps").
+The sweep decider (jobs/sweep_decider.py) runs the plan; engine/stitch.py joins the
+test runs into one out-of-sample curve, which is why test spans may not overlap.
 """
 
 from __future__ import annotations
@@ -107,6 +107,10 @@ def parse_walk_forward(block: Any, base: dict[str, Any], combos: int) -> WalkFor
         if key not in _KEYS:
             raise WalkForwardError(f"walk_forward.{key}", "unknown field")
     train, test, step = (duration_ms(block.get(k), f"walk_forward.{k}") for k in _KEYS)
+    if step < test:
+        raise WalkForwardError("walk_forward.step", "must be at least test: the test spans "
+                                                    "may not overlap (they are stitched into "
+                                                    "one out-of-sample curve)")
     start = instant_ms(base.get("start"), "base.start")
     end = instant_ms(base.get("end"), "base.end")
     windows: list[Window] = []

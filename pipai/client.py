@@ -428,6 +428,14 @@ class Client:
         """Every leaderboard row, best first, following next_cursor."""
         return _walk(lambda cursor: self.leaderboard(sweep_id, page_size, cursor))
 
+    def walk_forward(self, sweep_id: str) -> Json:
+        """A walk-forward sweep's report: {"windows": [{window, status, train, test,
+        training, chosen, in_sample, test_job_id, out_of_sample, scale}], "out_of_sample":
+        {windows, equity_curve, metrics}, ...}; `InvalidState` for a sweep without
+        walk_forward. Readable while the sweep runs (docs/api.md, "Walk-forward")."""
+        report: Json = self._call("GET", f"{SWEEPS}/{sweep_id}/walk_forward")
+        return report
+
     def sweep_children(self, sweep_id: str, status: str | None = None,
                        page_size: int = 100) -> Iterator[Json]:
         """The sweep's child jobs (ordinary job objects), newest first."""

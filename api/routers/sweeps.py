@@ -1,4 +1,4 @@
-"""Sweeps: create, list, get, cancel, leaderboard (docs/api.md, "Sweeps").
+"""Sweeps: create, list, get, cancel, leaderboard, walk-forward (docs/api.md, "Sweeps").
 
 A sweep's children are ordinary jobs (list them with `GET /v1/backtest/jobs?sweep_id=`);
 these routes translate HTTP to the sweeps service (api/sweeps_service.py) and the view.
@@ -13,12 +13,20 @@ from fastapi import APIRouter, Header, Query, Request
 
 from api.deps import jobs_replica, signed_caller, sweeps_service
 from api.errors import ApiError
-from api.models import CancelRequest, Leaderboard, Sweep, SweepCreate, SweepList
+from api.models import (
+    CancelRequest,
+    Leaderboard,
+    Sweep,
+    SweepCreate,
+    SweepList,
+    WalkForwardReport,
+)
 from api.openapi import responses
 from api.presenters import sweep_object
 from api.routers.jobs import _body_as, _bound, answer
 from api.service import Outcome
 from api.sweeps_service import owned_sweep
+from api.walk_forward_report import walk_forward_report
 from jobs.statuses import STATUSES
 from jobs.sweep_decider import spec_of
 from jobs.sweep_state import SweepState
@@ -147,3 +155,20 @@ async def sweep_leaderboard(
     return {"sweep_id": sweep_id,
             "objective": {"metric": spec.objective.metric, "goal": spec.objective.goal},
             "data": rows, "next_cursor": next_cursor}
+
+
+@router.get("/{sweep_id}/walk_forward", response_model=WalkForwardReport,
+            responses=responses(404, 409), summary="Sweep Walk-Forward",
+            description="Weight: 10. A walk-forward sweep's windows (train and test spans, "
+            "the chosen values, in-sample and out-of-sample metrics) and the out-of-sample "
+            "equity curve stitched across the windows whose test is done, with its ten "
+            "metrics; readable while the sweep runs. 409 INVALID_STATE for a sweep "
+            "without `walk_forward`.")
+async def sweep_walk_forward(sweep_id: str, request: Request) -> Any:
+    caller = await signed_caller(request, "sweep_walk_forward")
+    replica = jobs_replica(request)
+    state = owned_sweep(replica.served(), caller, sweep_id)
+    report = await walk_forward_report(replica, state)
+    if report is None:
+        raise ApiError("INVALID_STATE", f"sweep {sweep_id} has no walk_forward")
+    return report

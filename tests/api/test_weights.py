@@ -22,7 +22,8 @@ def test_design_weights() -> None:
                        "cancel_job": 5, "cancel_jobs": 50, "label_job": 5, "job_labels": 1,
                        "job_events": 5, "job_trades": 10, "job_equity": 10,
                        "list_templates": 1, "create_sweep": 50, "list_sweeps": 5,
-                       "get_sweep": 1, "cancel_sweep": 10, "sweep_leaderboard": 5}
+                       "get_sweep": 1, "cancel_sweep": 10, "sweep_leaderboard": 5,
+                       "sweep_walk_forward": 10}
 
 
 def test_each_endpoint_spends_its_weight(harness: ApiHarness) -> None:

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
 
+from api.sweeps_service import checked_sweep
 from cli.main import app
 from cli.sweeps import (
-    WALK_FORWARD_MISSING,
     best_table,
     counts_line,
     format_value,
@@ -23,6 +23,7 @@ from cli.sweeps import (
     parse_request,
     sweeps_table,
     varied_paths,
+    walk_forward_table,
     watch_view,
 )
 
@@ -70,6 +71,15 @@ def test_the_examples_parse_and_name_their_varied_paths_in_order() -> None:
     assert len(grid["grid"]["params.fast"]) * len(grid["grid"]["params.slow"]) == 80
     assert varied_paths(random) == ["params.grid_levels", "timeframe"]
     assert random["random"]["n"] == 50 and random["random"]["seed"] == 7
+
+
+@pytest.mark.parametrize("name", ["sweep_grid.json", "sweep_random.json",
+                                  "sweep_walk_forward.json"])
+def test_every_example_passes_the_servers_checks(name: str) -> None:
+    spec = checked_sweep(parse_request((EXAMPLES / name).read_text()))
+    if name == "sweep_walk_forward.json":
+        assert spec.walk_forward is not None and len(spec.walk_forward.windows) == 18
+        assert spec.total == 18 * 16 + 18
 
 
 @pytest.mark.parametrize(("text", "says"), [
@@ -140,10 +150,36 @@ def test_the_sweeps_table_has_one_row_per_sweep() -> None:
     assert _cells(table)[1][5] == ""
 
 
-def test_walk_forward_is_not_available_yet_and_exits_1() -> None:
-    result = CliRunner().invoke(app, ["sweep", "walk-forward", "sw_3c91ef0a12b4c5d6"])
-    assert result.exit_code == 1
-    assert WALK_FORWARD_MISSING in result.output
+def _window(w: int, status: str, chosen: bool) -> dict[str, Any]:
+    return {"window": w, "status": status,
+            "train": {"start": "2024-01-01T00:00:00Z", "end": "2024-06-29T00:00:00Z"},
+            "test": {"start": "2024-06-29T00:00:00Z", "end": "2024-07-29T00:00:00Z"},
+            "training": {"total": 6, "finished": 6 if chosen else 2},
+            "chosen": {"job_id": "bt_x_000001", "values": {"params.fast": 10,
+                                                           "params.slow": 50},
+                       "objective": "1.42"} if chosen else None,
+            "in_sample": METRICS if chosen else None, "test_job_id": None,
+            "out_of_sample": {**METRICS, "sharpe": "-0.3"} if status == "done" else None,
+            "scale": "1.0" if status == "done" else None}
+
+
+def test_the_walk_forward_table_has_a_row_per_window_and_the_stitched_curve() -> None:
+    report = {"objective": {"metric": "sharpe", "goal": "maximize"},
+              "windows": [_window(0, "done", True), _window(1, "training", False)],
+              "out_of_sample": {"windows": [0], "metrics": METRICS, "equity_curve": [
+                  {"time": "2024-06-29T00:00:00Z", "equity": "10000.00"},
+                  {"time": "2024-06-29T01:00:00Z", "equity": "10100.00"}]}}
+    table = walk_forward_table(report)
+    assert [c.header for c in table.columns][-2:] == ["in-sample sharpe",
+                                                      "out-of-sample sharpe"]
+    assert _cells(table) == [
+        ["0", "2024-01-01..2024-06-29", "2024-06-29..2024-07-29", "done", "10", "50",
+         "1.42", "-0.3"],
+        ["1", "2024-01-01..2024-06-29", "2024-06-29..2024-07-29", "training", "", "", "",
+         ""]]
+    assert "1 windows stitched" in str(table.caption) and "trades 87" in str(table.caption)
+    report["out_of_sample"] = {"windows": [], "metrics": None, "equity_curve": []}
+    assert walk_forward_table(report).caption == "no window tested yet"
 
 
 def test_submit_refuses_a_bad_file_before_any_request(tmp_path: Path) -> None:

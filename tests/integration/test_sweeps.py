@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from engine.metrics import compute_metrics
+from engine.results import format_metrics
+from engine.timeframes import DAY_MS
 from jobs.audit import verify
 from jobs.messages import (
     Event,
@@ -210,3 +214,85 @@ def test_sigkill_of_the_orchestrator_and_a_worker_mid_sweep(sweeps: LiveStack) -
     report = verify(e for e in events if e.job_id in ids)
     assert report.clean, report.findings[:5]
     assert report.states[sweep_id].finished_count == 2000
+
+
+def _ms(instant: str) -> int:
+    return int(np.datetime64(instant.rstrip("Z"), "ms").astype(np.int64))
+
+
+def test_a_walk_forward_sweep_stitches_the_windows_it_chose(sweeps: LiveStack) -> None:
+    """Two years of 1h bars, 180-day training and 30-day test windows: each window's test
+    child runs the combination its training children ranked first, and the stitched
+    out-of-sample curve's metrics are the engine's functions over the published points
+    and the test runs' trades."""
+    base = {**BASE, "start": "2024-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
+    request = {"base": base, "grid": {"params.fast": [5, 10, 20], "params.slow": [50, 100]},
+               "objective": {"metric": "sharpe", "goal": "maximize"},
+               "walk_forward": {"train": "180d", "test": "30d", "step": "30d"}}
+    created = sweeps.client.post("/v1/backtest/sweeps", json=request)
+    assert created.status_code == 201, created.text
+    sweep_id = created.json()["id"]
+    final = _wait_sweep(sweeps, sweep_id, lambda s: s["finished_at"] is not None, 300)
+    windows_n, combos = 18, 6  # 731 days hold windows 0..17 (the last tests days 690..720)
+    assert final["status"] == "done" and final["counts"]["total"] == windows_n * combos + 18
+    assert sum(final["counts"][k] for k in ("done", "failed", "cancelled")) == \
+        windows_n * combos + windows_n
+    report = sweeps.client.get(f"/v1/backtest/sweeps/{sweep_id}/walk_forward")
+    assert report.status_code == 200, report.text
+    body = report.json()
+    windows = body["windows"]
+    assert len(windows) == windows_n
+    children = {job["id"]: job for job in _pages(sweeps, "/v1/backtest/jobs",
+                                                 sweep_id=sweep_id)}
+    assert len(children) == windows_n * combos + windows_n
+    runs = []
+    for w, window in enumerate(windows):
+        start = _ms(base["start"]) + w * 30 * DAY_MS
+        assert _ms(window["train"]["start"]) == start
+        assert _ms(window["test"]["start"]) == _ms(window["train"]["end"]) == start + 180 * DAY_MS
+        assert _ms(window["test"]["end"]) == start + 210 * DAY_MS
+        trained = [children[f"bt_{sweep_id[3:]}_{w * combos + c:06d}"] for c in range(combos)]
+        assert all(job["config"]["start"] == window["train"]["start"] for job in trained)
+        ranked = sorted((float(j["result"]["metrics"]["sharpe"]), -i)
+                        for i, j in enumerate(trained)
+                        if j["status"] == "done" and j["result"]["metrics"]["sharpe"])
+        if not ranked:
+            assert window["status"] == "skipped"
+            continue
+        chosen = trained[-ranked[-1][1]]
+        assert window["chosen"]["job_id"] == chosen["id"]
+        assert window["in_sample"] == chosen["result"]["metrics"]
+        test = children[window["test_job_id"]]
+        assert test["config"]["params"] == chosen["config"]["params"]
+        assert (test["config"]["start"], test["config"]["end"]) == \
+            (window["test"]["start"], window["test"]["end"])
+        assert window["status"] == test["status"] == "done"
+        assert window["out_of_sample"] == test["result"]["metrics"]
+        curve = sweeps.client.get(f"/v1/backtest/jobs/{test['id']}/equity").json()["data"]
+        trades = _pages(sweeps, f"/v1/backtest/jobs/{test['id']}/trades")
+        runs.append((w, curve, trades, float(window["scale"])))
+    oos = body["out_of_sample"]
+    assert oos["windows"] == [w for w, *_ in runs] and len(runs) >= windows_n // 2
+    # the curve: each run's points scaled by its window's scale, joined at the boundaries
+    expected: list[tuple[int, float]] = []
+    for _, curve, _, scale in runs:
+        points = [(_ms(p["time"]), float(p["equity"]) * scale) for p in curve]
+        expected += points[1:] if expected and points[0][0] <= expected[-1][0] else points
+    published = [(_ms(p["time"]), float(p["equity"])) for p in oos["equity_curve"]]
+    assert [t for t, _ in published] == [t for t, _ in expected]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(published, expected, strict=True)) < 0.02
+    # the metrics: the engine's functions over the published points and the scaled trades
+    all_trades = [(t, scale) for _, _, trades, scale in runs for t in trades]
+    metrics = compute_metrics(
+        np.asarray([e for _, e in published]), np.asarray([t for t, _ in published]),
+        np.asarray([float(t["pnl"]) * s for t, s in all_trades]),
+        np.asarray([_ms(t["entry_time"]) for t, _ in all_trades], dtype=np.int64),
+        np.asarray([_ms(t["exit_time"]) for t, _ in all_trades], dtype=np.int64))
+    assert oos["metrics"] == format_metrics(metrics)
+    print(f"\nwalk-forward: {len(runs)} of {windows_n} windows stitched, "
+          f"{len(published)} points, out-of-sample {oos['metrics']}")
+    assert oos["metrics"]["total_trades"] == sum(
+        w["out_of_sample"]["total_trades"] for w in windows if w["out_of_sample"])
+    plain = sweeps.client.post("/v1/backtest/sweeps", json=_grid([5], [50]))
+    refused = sweeps.client.get(f"/v1/backtest/sweeps/{plain.json()['id']}/walk_forward")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "INVALID_STATE"

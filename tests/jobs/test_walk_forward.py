@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,6 +53,7 @@ def test_the_child_layout_is_window_major_then_one_test_child_per_window() -> No
     ({"train": "180d", "test": "30d", "step": "30d", "gap": "1d"}, "walk_forward.gap"),
     ({"train": "360d", "test": "30d", "step": "30d"}, "walk_forward"),
     ({"train": "1h", "test": "1h", "step": "1h"}, "walk_forward.step"),  # 8,000+ windows
+    ({"train": "90d", "test": "30d", "step": "10d"}, "walk_forward.step"),  # tests overlap
     ("180d", "walk_forward"),
 ])
 def test_a_bad_block_names_its_path(block: object, path: str) -> None:
@@ -81,7 +84,8 @@ def test_every_window_lies_inside_the_base_span_and_tests_after_it_trains(
     try:
         plan = parse_walk_forward(block, BASE, 3)
     except WalkForwardError as exc:
-        assert exc.path == "walk_forward" and train + test > 366
+        assert (exc.path == "walk_forward" and train + test > 366
+                or exc.path == "walk_forward.step" and step < test)
         return
     start, end = instant_ms(BASE["start"], "s"), instant_ms(BASE["end"], "e")
     for w, window in enumerate(plan.windows):
@@ -89,6 +93,7 @@ def test_every_window_lies_inside_the_base_span_and_tests_after_it_trains(
         assert window.train_end == window.test_start == window.train_start + train * DAY
         assert window.test_end == window.test_start + test * DAY <= end
     assert plan.windows[-1].train_start + step * DAY + (train + test) * DAY > end
+    assert all(a.test_end <= b.test_start for a, b in itertools.pairwise(plan.windows))
 
 
 def test_durations() -> None:
