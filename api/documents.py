@@ -22,6 +22,9 @@ import orjson
 from api.presenters import job_document
 
 CAPACITY = 20_000  # about 1.5 KB of record and 0.7 KB of document each: ~45 MB at most
+# Result documents whose curve was formatted from binary pages (api/replica.py): a
+# one-year 1h document is ~450 KB and ~8 ms to format, and a result never changes.
+RESULTS_CAPACITY = 32
 
 
 class Rendered(NamedTuple):
@@ -31,9 +34,24 @@ class Rendered(NamedTuple):
 
 
 class JobDocuments:
-    def __init__(self, capacity: int = CAPACITY) -> None:
+    def __init__(self, capacity: int = CAPACITY,
+                 results_capacity: int = RESULTS_CAPACITY) -> None:
         self.capacity = capacity
+        self.results_capacity = results_capacity
         self._by_record: OrderedDict[bytes, Rendered] = OrderedDict()
+        self._results: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+
+    def result(self, job_id: str, attempt: int) -> bytes | None:
+        """A result document formatted before, if still kept."""
+        hit = self._results.get((job_id, attempt))
+        if hit is not None:
+            self._results.move_to_end((job_id, attempt))
+        return hit
+
+    def keep_result(self, job_id: str, attempt: int, document: bytes) -> None:
+        self._results[(job_id, attempt)] = document
+        if len(self._results) > self.results_capacity:
+            self._results.popitem(last=False)
 
     def rendered(self, raw_record: bytes) -> Rendered:
         hit = self._by_record.get(raw_record)

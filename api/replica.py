@@ -17,11 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 
 from api.auth import Caller
 from api.documents import JobDocuments
 from api.errors import ApiError
+from api.presenters import parse_iso_ms
+from engine.results import CURVE_IN_PAGES, summary_curve
 from jobs.decider import JobState, job_not_found
 from jobs.messages import Event
 from jobs.sweep_state import is_sweep_id
@@ -33,6 +36,7 @@ RESULT_WAIT_S = 5.0
 RESULT_POLL_S = 0.05
 # A done job without result pages this long after it finished predates the pages.
 PAGES_RECENT_MS = 60_000
+_CURVE_IN_PAGES = b'"equity_curve":' + orjson.dumps(CURVE_IN_PAGES)
 
 
 class Projection(Protocol):
@@ -75,13 +79,33 @@ class JobsReplica:
 
     async def result(self, job_id: str, attempt: int) -> bytes:
         """The result document of a done job's attempt, waiting briefly for it: the result
-        and the final event travel on different topics."""
+        and the final event travel on different topics. A document whose curve came as
+        binary pages gets the summary curve formatted from them in its place."""
+        kept = self.documents.result(job_id, attempt)
+        if kept is not None:
+            return kept
         deadline = time.monotonic() + RESULT_WAIT_S
         while (document := self.view.result(job_id, attempt)) is None:
-            if time.monotonic() > deadline:
-                raise ApiError("UNAVAILABLE", "the result is not yet available; retry shortly")
+            _wait_until(deadline)
             await asyncio.sleep(RESULT_POLL_S)
+        if _CURVE_IN_PAGES not in document:
+            return document
+        while (curve := self.view.equity_arrays(job_id, attempt)) is None:
+            _wait_until(deadline)  # the pages travel under their own keys
+            await asyncio.sleep(RESULT_POLL_S)
+        rows = orjson.dumps(summary_curve(*curve))
+        document = document.replace(_CURVE_IN_PAGES, b'"equity_curve":' + rows, 1)
+        self.documents.keep_result(job_id, attempt, document)
         return document
+
+    async def curve(self, state: JobState) -> tuple[np.ndarray, np.ndarray]:
+        """A done job's whole equity curve as (times ms, equity) arrays."""
+        arrays = self.view.equity_arrays(state.job_id, state.attempt)
+        if arrays is not None:
+            return arrays
+        rows = await self.full_rows(state, "equity")
+        return (np.asarray([parse_iso_ms(p["time"]) for p in rows], dtype=np.int64),
+                np.asarray([float(p["equity"]) for p in rows], dtype=np.float64))
 
     async def result_pages(self, job_id: str, attempt: int, kind: str,
                            finished_at_ms: int) -> list[bytes] | None:
@@ -102,10 +126,9 @@ class JobsReplica:
                     pages.append(page[1])
                 if len(pages) == first[0]:
                     return pages
-            if time.monotonic() > deadline:
-                if first is None:
-                    return None
-                raise ApiError("UNAVAILABLE", "the result is not yet available; retry shortly")
+            if time.monotonic() > deadline and first is None:
+                return None
+            _wait_until(deadline)
             await asyncio.sleep(RESULT_POLL_S)
 
     async def full_rows(self, state: JobState, kind: str) -> list[dict[str, Any]]:
@@ -136,6 +159,11 @@ class JobsReplica:
             yield queue
         finally:
             self.projection.listeners.remove(on_applied)
+
+
+def _wait_until(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise ApiError("UNAVAILABLE", "the result is not yet available; retry shortly")
 
 
 def owned(view: JobsView, caller: Caller, job_id: str) -> JobState:

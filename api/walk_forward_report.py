@@ -108,10 +108,9 @@ def _window(view: JobsView, state: SweepState, spec: SweepSpec, plan: WalkForwar
 
 
 async def _run(jobs: JobsReplica, test: JobState) -> Run:
-    curve = await jobs.full_rows(test, "equity")
+    times, equity = await jobs.curve(test)
     trades = await jobs.full_rows(test, "trades")
-    return Run(times_ms=_ms([p["time"] for p in curve]),
-               equity=np.asarray([float(p["equity"]) for p in curve], dtype=np.float64),
+    return Run(times_ms=times, equity=equity,
                pnl=np.asarray([float(t["pnl"]) for t in trades], dtype=np.float64),
                entry_ms=_ms([t["entry_time"] for t in trades]),
                exit_ms=_ms([t["exit_time"] for t in trades]))

@@ -29,6 +29,7 @@ import orjson
 
 from engine import analysis
 from engine.contract import BacktestResult, Trade
+from engine.equity_pages import encode_page
 
 MAX_TRADES = 10_000
 # Pages of the full lists (ResultPart messages): ~1.8 MB of trades, ~2.5 MB of points.
@@ -108,20 +109,37 @@ def iso_times(ms: np.ndarray) -> list[str]:
     return ("Z\n".join(text) + "Z").split("\n") if text else []
 
 
+# The summary's `equity_curve` when the curve travels as binary pages instead (see
+# `result_document`): the reader puts `summary_curve` of the pages in its place.
+CURVE_IN_PAGES = "pages"
+SUMMARY_POINTS = 10_000
+
+
+def summary_index(n: int, max_points: int = SUMMARY_POINTS) -> np.ndarray:
+    """The points of an n-point curve the summary keeps: every k-th, and the last."""
+    keep = max(2, max_points)
+    if n <= keep:
+        return np.arange(n)
+    k = math.ceil((n - 1) / (keep - 1))
+    return np.unique(np.r_[np.arange(0, n - 1, k), n - 1])
+
+
+def summary_curve(times_ms: np.ndarray, equity: np.ndarray,
+                  max_points: int = SUMMARY_POINTS) -> list[dict[str, str]]:
+    idx = summary_index(equity.shape[0], max_points)
+    return equity_rows(times_ms[idx], equity[idx])
+
+
 def result_document(
-    result: BacktestResult, max_equity_points: int = 10_000, max_trades: int = MAX_TRADES
+    result: BacktestResult, max_equity_points: int = SUMMARY_POINTS,
+    max_trades: int = MAX_TRADES, curve_in_pages: bool = False,
 ) -> dict[str, Any]:
     """The Get Result body: {"metrics", "equity_curve", "trades", "trades_total",
     "wiped_out_at" (the time the portfolio was worth nothing and the run ended, or null),
-    "benchmark", "drawdowns", "returns"}."""
-    n = result.equity.shape[0]
-    keep = max(2, max_equity_points)
-    if n > keep:
-        k = math.ceil((n - 1) / (keep - 1))
-        idx = np.unique(np.r_[np.arange(0, n - 1, k), n - 1])
-    else:
-        idx = np.arange(n)
-    equity_curve = equity_rows(result.equity_time_ms[idx], result.equity[idx])
+    "benchmark", "drawdowns", "returns"}. With `curve_in_pages` the curve is left out
+    (`CURVE_IN_PAGES` in its place): it travels as binary pages, formatted on read."""
+    equity_curve: Any = CURVE_IN_PAGES if curve_in_pages else summary_curve(
+        result.equity_time_ms, result.equity, max_equity_points)
     trades = trade_rows(result.trades[-max_trades:] if max_trades > 0 else [])
     return {
         "metrics": format_metrics(result.metrics),
@@ -183,21 +201,26 @@ def trade_rows(trades: list[Trade]) -> list[dict[str, str]]:
 
 
 def result_parts(result: BacktestResult, document: dict[str, Any] | None = None,
-                 ) -> Iterator[tuple[str, int, int, str]]:
+                 binary_equity: bool = False) -> Iterator[tuple[str, int, int, str | bytes]]:
     """The full trade list and equity curve in pages (kind, index, parts, rows as JSON),
     for the paged endpoints (docs/api.md, "Trades and equity"): `TRADES_PER_PART` trades
     or `POINTS_PER_PART` curve points a page, each well under the results topic's message
     size. Every kind has at least one page (an empty one if there is nothing). Rows the
     summary `document` already holds in full are reused, not formatted again. A
     generator: the caller hears from the engine between pages (a two-year 1m run on five
-    symbols has ~1M points and ~120k trades, over a second to write)."""
+    symbols has ~1M points and ~120k trades, over a second to write). With
+    `binary_equity` the curve's pages are bytes (engine/equity_pages.py)."""
     for kind, total, size in _page_sizes(result):
         listed = (document or {}).get("trades" if kind == "trades" else "equity_curve")
-        whole: list[dict[str, str]] | None = listed if listed and len(listed) == total else None
+        whole: list[dict[str, str]] | None = (
+            listed if isinstance(listed, list) and listed and len(listed) == total else None)
         parts = max(1, math.ceil(total / size))
         for index in range(parts):
             lo, hi = index * size, min(total, (index + 1) * size)
-            if whole is not None:
+            text: str | bytes
+            if kind == "equity" and binary_equity:
+                text = encode_page(result.equity_time_ms[lo:hi], result.equity[lo:hi])
+            elif whole is not None:
                 text = orjson.dumps(whole[lo:hi]).decode()
             elif kind == "trades":
                 text = orjson.dumps(trade_rows(result.trades[lo:hi])).decode()

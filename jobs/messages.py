@@ -203,6 +203,18 @@ class ResultPart:
     rows_json: str
 
 
+@dataclass(frozen=True, slots=True)
+class EquityPage:
+    """One page of a result's full equity curve in binary (engine/equity_pages.py); a
+    summary document whose curve travels so has `"equity_curve": "pages"`."""
+
+    job_id: str
+    attempt: int
+    index: int
+    parts: int
+    data: bytes
+
+
 Command = SubmitJob | CancelJob | AnnotateJob | SubmitSweep | CancelSweep
 Report = RunStarted | RunProgressed | RunCompleted | RunFailed
 SweepInput = SubmitSweep | CancelSweep | ChildFinished
@@ -240,8 +252,8 @@ def event_id_for(job_id: str, seq: int) -> str:
 MESSAGE_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (SubmitJob, CancelJob, AnnotateJob, WorkerSilent, RunStarted, RunProgressed,
-                RunCompleted, RunFailed, RunBacktest, BacktestResult, ResultPart, InputDecided,
-                SubmitSweep, CancelSweep, ChildFinished)
+                RunCompleted, RunFailed, RunBacktest, BacktestResult, ResultPart, EquityPage,
+                InputDecided, SubmitSweep, CancelSweep, ChildFinished)
 } | EVENTS
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 
 from jobs.decider import Aggregate
-from jobs.messages import BacktestResult, Event, ResultPart, is_event
+from jobs.messages import BacktestResult, EquityPage, Event, ResultPart, is_event
 from pipai.kafka.codec import MessageCodec
 from projections.jobs_view import JobsView
 
@@ -21,7 +21,7 @@ from projections.jobs_view import JobsView
 class ViewBatch:
     events: list[Event] = field(default_factory=list)
     results: list[tuple[str, int, bytes]] = field(default_factory=list)  # job, attempt, doc
-    parts: list[ResultPart] = field(default_factory=list)
+    parts: list[ResultPart | EquityPage] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -37,7 +37,7 @@ class ViewBatch:
         elif isinstance(message, BacktestResult):
             self.results.append((message.job_id, message.attempt,
                                  message.document_json.encode()))
-        elif isinstance(message, ResultPart):
+        elif isinstance(message, ResultPart | EquityPage):
             self.parts.append(message)
 
     def write(self, view: JobsView) -> list[Aggregate]:

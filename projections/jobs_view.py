@@ -8,7 +8,8 @@ walks newest first, ties broken by ascending job id)::
     h\\x00{job_id}\\x00{seq:012d}                  -> event (orjson), the job's history
     r\\x00{job_id}\\x00{attempt:06d}               -> Get Result document (JSON bytes)
     p\\x00{job_id}\\x00{attempt:06d}\\x00{kind}\\x00{index:06d}
-                                               -> b"{parts}\\n" + a page of rows (JSON):
+                                               -> b"{parts}\\n" + a page of rows (JSON),
+        or b"{parts}\\n\\x00" + an equity page in binary (engine/equity_pages.py):
         kind = trades | equity, the full lists behind /trades and /equity
     i\\x00{owner}\\x00{index}\\x00{inv}\\x00{job_id}  -> b""  listing indexes:
         index = "*" (all), "s={status}", "t={template}", "st={status}|{template}",
@@ -37,20 +38,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
+from engine.equity_pages import EquityPageError, decode_page
+from engine.results import equity_json
 from jobs.decider import Aggregate, JobState, evolve, initial_state
-from jobs.messages import Event, ResultPart, SweepChildFinished, to_record
+from jobs.messages import EquityPage, Event, ResultPart, SweepChildFinished, to_record
 from jobs.state_codec import dump_state, load_state, state_of_record
 from jobs.statuses import DONE, RUNNING
 from jobs.sweep_decider import spec_of
 from jobs.sweep_space import combo_of, objective_value, satisfies, sort_key, varied
 from jobs.sweep_state import SweepState, sweep_of
+from pipai.log import get_logger
 from projections.cursors import CursorSigner
 
 INV_BASE = 10**16 - 1
 SEP = b"\x00"
+BINARY = b"\x00"  # a part's value: binary (an EquityPage's data) rather than JSON rows
+log = get_logger("projections.jobs_view")
 
 
 def _inv(submitted_at_ms: int) -> bytes:
@@ -136,7 +143,7 @@ class JobsView:
 
     def apply(self, events: list[Event], results: list[tuple[str, int, bytes]],
               offsets: dict[tuple[str, int], int],
-              parts: Sequence[ResultPart] = ()) -> list[Aggregate]:
+              parts: Sequence[ResultPart | EquityPage] = ()) -> list[Aggregate]:
         """Fold events and store results, result pages and offsets atomically; return
         changed states."""
         batch = WriteBatch(raw_mode=True)
@@ -165,8 +172,12 @@ class JobsView:
         for job_id, attempt, document in results:
             batch.put(SEP.join([b"r", job_id.encode(), b"%06d" % attempt]), document)
         for part in parts:
-            batch.put(_part_key(part.job_id, part.attempt, part.kind, part.index),
-                      b"%d\n" % part.parts + part.rows_json.encode())
+            if isinstance(part, EquityPage):
+                batch.put(_part_key(part.job_id, part.attempt, "equity", part.index),
+                          b"%d\n" % part.parts + BINARY + part.data)
+            else:
+                batch.put(_part_key(part.job_id, part.attempt, part.kind, part.index),
+                          b"%d\n" % part.parts + part.rows_json.encode())
         for (topic, partition), offset in offsets.items():
             batch.put(SEP.join([b"o", topic.encode(), str(partition).encode()]),
                       str(offset).encode())
@@ -242,7 +253,34 @@ class JobsView:
         if raw is None:
             return None
         count, rows = raw.split(b"\n", 1)
+        if rows.startswith(BINARY):  # formatted now, into the JSON it would have been
+            try:
+                rows = equity_json(*decode_page(rows[1:])).encode()
+            except EquityPageError:
+                log.warning("corrupt_equity_page", job_id=job_id, attempt=attempt, index=index)
+                return None
         return int(count), rows
+
+    def equity_arrays(self, job_id: str, attempt: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The whole curve (times ms, equity) of a result whose curve came as binary
+        pages; None if a page is missing, corrupt or was JSON."""
+        times, equity = [], []
+        index, parts = 0, 1
+        while index < parts:
+            raw: bytes | None = self.db.get(_part_key(job_id, attempt, "equity", index))
+            if raw is None:
+                return None
+            count, rows = raw.split(b"\n", 1)
+            if not rows.startswith(BINARY):
+                return None
+            try:
+                t, e = decode_page(rows[1:])
+            except EquityPageError:
+                return None
+            times.append(t)
+            equity.append(e)
+            index, parts = index + 1, int(count)
+        return np.concatenate(times), np.concatenate(equity)
 
     def list_jobs(self, owner: str, *, status: str | None = None, template_id: str | None = None,
                   from_ms: int | None = None, to_ms: int | None = None, limit: int = 20,

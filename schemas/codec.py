@@ -139,6 +139,17 @@ class Codec:
             raise DecodeError(f"{writer.name} did not decode to a record")
         return writer.name, record
 
+    def record_name(self, data: bytes | None) -> str | None:
+        """The record name of `data`'s writer schema, from its header alone (the body is
+        not read); None for a value this codec cannot name. Lets a reader that wants one
+        kind of record skip the others undecoded."""
+        if data is None or len(data) < HEADER_LEN or data[:2] != MAGIC:
+            return None
+        try:
+            return self._writer(data[2:HEADER_LEN]).name
+        except DecodeError:
+            return None
+
     def _writer(self, fp: bytes) -> _Schema:
         if not self.store.knows(fp) and self.resolve is not None:
             now = time.monotonic()

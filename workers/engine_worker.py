@@ -60,6 +60,7 @@ from engine.results import page_count, result_parts
 from jobs import messages
 from jobs.messages import (
     BacktestResult,
+    EquityPage,
     JobCancelled,
     Metrics,
     ResultPart,
@@ -259,8 +260,8 @@ class EngineWorker:
 
     def _drain_cancellations(self) -> None:
         for msg in self.cancel_watch.consume(num_messages=500, timeout=0):
-            if msg.error():
-                continue
+            if msg.error() or self.codec.records.record_name(msg.value()) != "JobCancelled":
+                continue  # a sweep writes ~4 events a child; only cancels are decoded
             try:
                 event = self.codec.decode_message(msg)
             except PoisonMessage:
@@ -412,10 +413,14 @@ class EngineWorker:
         """The result's pages and summary first, then the report that points at them.
         Each page has its own key on the compacted topic (the summary keeps the job's)."""
         item = run.item
-        for kind, index, parts, rows_json in rendered.parts:
+        for kind, index, parts, rows in rendered.parts:
+            page: ResultPart | EquityPage = (
+                EquityPage(job_id=item.job_id, attempt=item.attempt, index=index, parts=parts,
+                           data=rows) if isinstance(rows, bytes)
+                else ResultPart(job_id=item.job_id, attempt=item.attempt, kind=kind,
+                                index=index, parts=parts, rows_json=rows))
             self.send(self.topics.results, f"{item.job_id}/{item.attempt}/{kind}/{index}",
-                      ResultPart(job_id=item.job_id, attempt=item.attempt, kind=kind,
-                                 index=index, parts=parts, rows_json=rows_json))
+                      page)
         self.send(self.topics.results, item.job_id,
                   BacktestResult(job_id=item.job_id, attempt=item.attempt,
                                  document_json=rendered.document_json))
@@ -437,22 +442,23 @@ class EngineWorker:
 class Rendered:
     metrics: Metrics
     document_json: str  # the summary (Get Result)
-    parts: list[tuple[str, int, int, str]]  # (kind, index, parts, rows as JSON)
+    parts: list[tuple[str, int, int, str | bytes]]  # (kind, index, parts, JSON rows | binary)
 
 
 def _rendered(result: EngineResult, progress: Callable[[float], None]) -> Rendered:
     """The run's metrics as the API shows them, its result document as JSON, and the
-    full trade list and curve in pages; `progress` is told of each page (it reports,
-    hears cancels and serves Kafka), from ENGINE_SHARE towards 1."""
+    full trade list (JSON) and curve (binary, engine/equity_pages.py: the summary leaves
+    it to its pages) in pages; `progress` is told of each page (it reports, hears
+    cancels and serves Kafka), from ENGINE_SHARE towards 1."""
     formatted: dict[str, Any] = format_metrics(result.metrics)
     for name in ("total_trades", "avg_trade_duration_seconds"):
         formatted[name] = int(formatted[name] or 0)  # 0 when no trades; Avro longs
     metrics = Metrics(**{k: formatted[k] for k in Metrics.__dataclass_fields__})
-    document = result_document(result)
+    document = result_document(result, curve_in_pages=True)
     document["metrics"] = metrics.as_dict()  # one rendering for job and result
-    parts: list[tuple[str, int, int, str]] = []
+    parts: list[tuple[str, int, int, str | bytes]] = []
     pages = page_count(result)
-    for part in result_parts(result, document):
+    for part in result_parts(result, document, binary_equity=True):
         parts.append(part)
         progress(ENGINE_SHARE + (1 - ENGINE_SHARE) * len(parts) / pages)
     return Rendered(metrics, orjson.dumps(document).decode(), parts)

@@ -13,7 +13,7 @@ import pytest
 from api.examples import GRID_CONFIG
 from engine.contract import BacktestResult, Trade
 from engine.results import result_document, result_parts
-from jobs.messages import ResultPart
+from jobs.messages import EquityPage, ResultPart
 from tests.api.conftest import ApiHarness
 
 JOB = "/v1/backtest/jobs"
@@ -114,3 +114,42 @@ def test_not_done_and_not_yours(harness: ApiHarness) -> None:
     mallory = harness.signed_client(harness.other)
     for path in ("trades", "equity"):
         assert mallory.get(f"{JOB}/bt_mine/{path}").status_code == 404
+
+
+def _done_job_binary(h: ApiHarness, job_id: str, result: BacktestResult) -> None:
+    """As the engine worker writes a result: the curve as binary pages only."""
+    now = int(time.time() * 1000)
+    h.jobs.accept(job_id, "alice", GRID_CONFIG, now - 3000)
+    h.jobs.start(job_id, now - 2000)
+    document = result_document(result, curve_in_pages=True)
+    h.jobs.succeed(job_id, now - 1000, METRICS, result=document)
+    h.view.apply([], [], {}, [
+        EquityPage(job_id=job_id, attempt=1, index=index, parts=parts, data=rows)
+        if isinstance(rows, bytes) else
+        ResultPart(job_id=job_id, attempt=1, kind=kind, index=index, parts=parts,
+                   rows_json=rows)
+        for kind, index, parts, rows in result_parts(result, document, binary_equity=True)])
+
+
+@pytest.mark.parametrize("points", [1, 8_761, 120_000])
+def test_a_curve_sent_in_binary_reads_exactly_as_one_sent_as_json(
+        harness: ApiHarness, points: int) -> None:
+    result = _result(30, points)
+    _done_job(harness, "bt_json", result)
+    _done_job_binary(harness, "bt_bin", result)
+    for path in ("result", "equity", "equity?points=500", "trades?limit=7"):
+        json_way = harness.client.get(f"{JOB}/bt_json/{path}")
+        binary_way = harness.client.get(f"{JOB}/bt_bin/{path}")
+        assert json_way.status_code == binary_way.status_code == 200, path
+        assert binary_way.content == json_way.content, path
+    stored = harness.view.result("bt_bin", 1)
+    assert stored is not None and b'"equity_curve":"pages"' in stored
+    kept = harness.app.state.documents.result("bt_bin", 1)  # formatted once, then kept
+    assert kept == harness.client.get(f"{JOB}/bt_json/result").content
+
+
+def test_a_missing_binary_page_means_no_curve_yet_not_a_partial_one(harness: ApiHarness) -> None:
+    result = _result(0, 120_000)
+    _done_job_binary(harness, "bt_gap", result)
+    harness.view.db.delete(b"p\x00bt_gap\x00000001\x00equity\x00000001")
+    assert harness.view.equity_arrays("bt_gap", 1) is None

@@ -46,7 +46,9 @@ BASE: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def sweeps(kafka_bootstrap: str, market_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    yield from start_stack(tmp_path_factory.mktemp("sweeps"), kafka_bootstrap, market_dir)
+    # The tests read every child of large sweeps and poll them: not a test of weights.
+    yield from start_stack(tmp_path_factory.mktemp("sweeps"), kafka_bootstrap, market_dir,
+                           api_weight_per_minute=1_000_000)
 
 
 def _grid(fast: list[int], slow: list[int], **extra: Any) -> dict[str, Any]:
@@ -294,5 +296,6 @@ def test_a_walk_forward_sweep_stitches_the_windows_it_chose(sweeps: LiveStack) -
     assert oos["metrics"]["total_trades"] == sum(
         w["out_of_sample"]["total_trades"] for w in windows if w["out_of_sample"])
     plain = sweeps.client.post("/v1/backtest/sweeps", json=_grid([5], [50]))
+    assert plain.status_code == 201, plain.text
     refused = sweeps.client.get(f"/v1/backtest/sweeps/{plain.json()['id']}/walk_forward")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "INVALID_STATE"

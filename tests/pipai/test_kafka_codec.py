@@ -39,6 +39,8 @@ def sample_value(name: str, hint: Any) -> Any:
         return MS if name.endswith("_at") or name == "now" else 3
     if hint in (float, float | None):
         return 0.25
+    if hint is bytes:
+        return b"\x01\x00binary\xff"
     raise AssertionError(f"no sample for {name}: {hint}")
 
 

@@ -102,6 +102,15 @@ def test_poison_bytes_raise_decode_error(data: bytes | None) -> None:
         default_codec().decode(data)
 
 
+def test_a_record_is_named_from_its_header_alone() -> None:
+    codec = default_codec()
+    good = codec.encode(*to_record(CancelJob("c", "bt_1", "o", 1, "c", "why")))
+    assert codec.record_name(good) == "CancelJob"
+    assert codec.record_name(good[:10] + b"not an avro body") == "CancelJob"  # body unread
+    for poison in (None, b"", b"garbage", b"\xc3\x01" + b"\x00" * 8 + b"x"):
+        assert codec.record_name(poison) is None
+
+
 def test_truncated_body_is_a_decode_error() -> None:
     codec = default_codec()
     good = codec.encode(*to_record(CancelJob("c", "bt_1", "o", 1, "c", "why")))
