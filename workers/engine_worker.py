@@ -69,7 +69,10 @@ from jobs.messages import (
     RunFailed,
     RunProgressed,
     RunStarted,
+    SweepCancelled,
+    SweepStoppedEarly,
 )
+from jobs.sweep_state import sweep_of
 from pipai.kafka.clients import new_consumer, new_producer
 from pipai.kafka.codec import PoisonLog, PoisonMessage, message_codec
 from pipai.kafka.reader import assign_at_end
@@ -87,6 +90,8 @@ PROGRESS_MIN_INTERVAL_S = 0.25
 # The engine's run is this share of a job's progress; writing the result's pages the
 # rest (a two-year 1m run on five symbols has ~1M curve points: over a second to write).
 ENGINE_SHARE = 0.95
+# The events whose id ends a run: a job's cancel, or its sweep's.
+_ENDINGS = frozenset({"JobCancelled", "SweepCancelled", "SweepStoppedEarly"})
 MAX_CANCELLED = 100_000  # job ids remembered as cancelled: bounded memory on long-lived workers
 GROUP_CONFIG = {
     "enable.auto.offset.store": False, "max.poll.interval.ms": 300_000,
@@ -260,7 +265,7 @@ class EngineWorker:
 
     def _drain_cancellations(self) -> None:
         for msg in self.cancel_watch.consume(num_messages=500, timeout=0):
-            if msg.error() or self.codec.records.record_name(msg.value()) != "JobCancelled":
+            if msg.error() or self.codec.records.record_name(msg.value()) not in _ENDINGS:
                 continue  # a sweep writes ~4 events a child; only cancels are decoded
             try:
                 event = self.codec.decode_message(msg)
@@ -268,11 +273,13 @@ class EngineWorker:
                 continue  # the orchestrator's log, not this worker's concern
             if isinstance(event, JobCancelled):
                 self.cancelled.add(event.job_id)
-                if len(self.cancelled) > MAX_CANCELLED:
-                    self.cancelled.clear()
+            elif isinstance(event, SweepCancelled | SweepStoppedEarly):
+                self.cancelled.add(event.job_id)  # the sweep's id: each child's CancelJob follows
+            if len(self.cancelled) > MAX_CANCELLED:
+                self.cancelled.clear()
 
     def is_cancelled(self, job_id: str) -> bool:
-        return job_id in self.cancelled
+        return is_cancelled(self.cancelled, job_id)
 
     # ---- start-up -----------------------------------------------------------------
     def prepare(self) -> None:
@@ -462,6 +469,17 @@ def _rendered(result: EngineResult, progress: Callable[[float], None]) -> Render
         parts.append(part)
         progress(ENGINE_SHARE + (1 - ENGINE_SHARE) * len(parts) / pages)
     return Rendered(metrics, orjson.dumps(document).decode(), parts)
+
+
+def is_cancelled(cancelled: set[str], job_id: str) -> bool:
+    """`job_id` or its sweep is among the ids heard cancelled: a sweep's one
+    SweepCancelled or SweepStoppedEarly reaches the worker well before its thousands of
+    CancelJobs are decided, and a child not started is left queued for its own cancel
+    to end (the sweep sends one to every child it has not heard finish)."""
+    if job_id in cancelled:
+        return True
+    child = sweep_of(job_id)
+    return child is not None and child[0] in cancelled
 
 
 def pin_allocator() -> None:

@@ -230,3 +230,13 @@ def test_writing_the_result_pages_reports_progress_per_page() -> None:
     assert len(rendered.parts) == page_count(result) == 5  # 1 (empty) trades + 4 equity
     assert len(seen) == 5 and seen == sorted(seen)
     assert seen[0] > ENGINE_SHARE and seen[-1] == pytest.approx(1.0)
+
+
+def test_a_sweeps_cancel_stops_its_children_and_no_other_job() -> None:
+    from workers.engine_worker import is_cancelled
+
+    heard = {"bt_plain", "sw_3c91ef0a12b4c5d6"}
+    assert is_cancelled(heard, "bt_plain")
+    assert is_cancelled(heard, "bt_3c91ef0a12b4c5d6_000042")
+    assert not is_cancelled(heard, "bt_00000000000000aa_000042")
+    assert not is_cancelled(heard, "bt_other")
