@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from cli.data import data_app
+from cli.events import events_app
 from cli.jobs import register as register_client_commands
 from cli.sweeps import sweep_app
 from pipai.settings import Settings
@@ -25,6 +26,7 @@ keys_app = typer.Typer(help="API keys (secrets live in <data_dir>/keys.json, mod
 app.add_typer(keys_app, name="keys")
 app.add_typer(data_app, name="data")
 app.add_typer(sweep_app, name="sweep")
+app.add_typer(events_app, name="events")
 register_client_commands(app)  # submit, list, get, result, cancel, watch, plot (the SDK)
 console = Console(stderr=True)
 

@@ -41,31 +41,36 @@ from pipai.signing import API_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, si
 Json = dict[str, Any]
 JOBS = "/v1/backtest/jobs"
 SWEEPS = "/v1/backtest/sweeps"
+STREAM_RECONNECTS = 8  # drops in a row, with no event between, before a stream gives up
+STREAM_BACKOFF_S = 0.1
+JOB_END_EVENTS = frozenset({"JobSucceeded", "JobFailed", "JobCancelled"})
 
 
 class PipaiAuth(httpx.Auth):
     """Signs each request: timestamp + METHOD + path_with_query + body, HMAC-SHA256.
 
-    Timestamps are strictly increasing per instance: two identical requests in
-    the same millisecond would otherwise carry the same signature, and the
-    server refuses the second as a replay.
+    Timestamps are strictly increasing per key within the process, across every
+    instance: two identical requests in the same millisecond would otherwise carry the
+    same signature, and the server refuses the second as a replay (several clients of
+    one key in one process, e.g. a stream per thread, reconnect at the same moment).
     """
 
     requires_request_body = True  # the body is part of what is signed
+    _last_ms: dict[str, int] = {}  # api key -> the last timestamp signed with it
+    _lock = threading.Lock()
 
     def __init__(self, api_key: str, secret: str) -> None:
         self.api_key = api_key
         self._secret = secret
-        self._last_ms = 0
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:  # never show the secret
         return f"PipaiAuth(api_key={self.api_key!r})"
 
     def _timestamp(self) -> str:
-        with self._lock:
-            self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
-            return str(self._last_ms)
+        with PipaiAuth._lock:
+            last = max(int(time.time() * 1000), PipaiAuth._last_ms.get(self.api_key, 0) + 1)
+            PipaiAuth._last_ms[self.api_key] = last
+            return str(last)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         timestamp = self._timestamp()
@@ -358,14 +363,38 @@ class Client:
     def events(self, job_id: str) -> list[Json]:
         return list(self._call("GET", f"{JOBS}/{job_id}/events")["data"])
 
-    def stream_events(self, job_id: str) -> Iterator[Json]:
-        """The job's events as Server-Sent Events: history first, then live until it ends."""
-        with self.http.stream("GET", f"{JOBS}/{job_id}/events", params={"stream": "true"},
-                              timeout=httpx.Timeout(30.0, read=60.0)) as response:
-            if not response.is_success:
-                response.read()
-                raise_for_error(response)
-            yield from parse_sse(response.iter_lines())
+    def stream_events(self, job_id: str, last_event_id: int | None = None,
+                      max_reconnects: int = STREAM_RECONNECTS) -> Iterator[Json]:
+        """The job's events as Server-Sent Events: history first (after `last_event_id`,
+        a seq, if given), then live until it ends. A dropped connection is resumed from
+        the last event yielded (`Last-Event-ID`), so each event comes once, in order;
+        `max_reconnects` drops in a row without an event in between raise the last
+        transport error. The server ends the stream only once the job has ended."""
+        after = last_event_id
+        drops = 0
+        while True:
+            headers = {"Last-Event-ID": str(after)} if after is not None else {}
+            try:
+                with self.http.stream("GET", f"{JOBS}/{job_id}/events",
+                                      params={"stream": "true"}, headers=headers,
+                                      timeout=httpx.Timeout(30.0, read=60.0)) as response:
+                    if not response.is_success:
+                        response.read()
+                        raise_for_error(response)
+                    heard, ended = False, False
+                    for event in parse_sse(response.iter_lines()):
+                        after, drops, heard = int(event["seq"]), 0, True
+                        ended = event.get("type") in JOB_END_EVENTS
+                        yield event
+                # A stream ends when the job has; one that ended before its end event
+                # (a server going down cleanly) is asked again, from where it stopped.
+                if ended or not heard:
+                    return
+            except httpx.TransportError:
+                drops += 1
+                if drops > max_reconnects:
+                    raise
+                time.sleep(min(STREAM_BACKOFF_S * 2 ** (drops - 1), 5.0))  # backoff
 
     def templates(self) -> list[Json]:
         return list(self._call("GET", "/v1/backtest/templates")["data"])

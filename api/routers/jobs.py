@@ -319,26 +319,37 @@ _EVENTS_OK = {"text/event-stream": {"schema": {"type": "string"}, "example":
             summary="Job Events", description="Weight: 5. The job's event history (audit), "
             "oldest first. With `stream=true`, Server-Sent Events (`id` = seq, `event` = type, "
             "`data` = the event as JSON): the history so far, then live events until the job "
-            "ends; `: keep-alive` comments every 15 s.")
-async def job_events(job_id: str, request: Request, stream: bool = False) -> Any:
+            "ends; `: keep-alive` comments every 15 s. `Last-Event-ID: N` (what an SSE client "
+            "sends when it reconnects) starts after seq N: none missed, none repeated.")
+async def job_events(
+    job_id: str, request: Request, stream: bool = False,
+    last_event_id: Annotated[str | None, Header(
+        alias="Last-Event-ID", pattern=r"^[0-9]{1,12}$",
+        description="only the events after this seq")] = None,
+) -> Any:
     caller = await signed_caller(request, "job_events")
     jobs = jobs_replica(request)
     jobs.owned(caller, job_id)
+    after = int(last_event_id) if last_event_id is not None else 0
     if not stream:
-        return OrjsonResponse({"data": [event_object(r) for r in jobs.view.history(job_id)]})
-    return StreamingResponse(_sse(request, jobs, job_id), media_type="text/event-stream",
+        return OrjsonResponse({"data": [event_object(r)
+                                        for r in jobs.view.history(job_id, after_seq=after)]})
+    return StreamingResponse(_sse(request, jobs, job_id, after),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
-async def _sse(request: Request, jobs: JobsReplica, job_id: str) -> AsyncIterator[bytes]:
-    """Server-Sent Events: the history so far, then live events until the job ends.
+async def _sse(request: Request, jobs: JobsReplica, job_id: str,
+               after_seq: int = 0) -> AsyncIterator[bytes]:
+    """Server-Sent Events: the history after `after_seq`, then live events until the
+    job ends.
 
     The state is read before the history: the projection writes a job's state and its
     events in one batch, so a history read after a terminal state holds the terminal
     event (read the other way round, an event applied between the two reads was never
     sent, and the stream ended without it)."""
     with jobs.changes(job_id) as changed:
-        last_seq = 0
+        last_seq = after_seq
         while True:
             state = jobs.view.get(job_id)
             for record in jobs.view.history(job_id, after_seq=last_seq):

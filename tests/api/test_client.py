@@ -100,6 +100,12 @@ def test_identical_requests_in_one_millisecond_get_distinct_timestamps() -> None
     assert "s'" not in repr(auth)
 
 
+def test_clients_of_one_key_in_one_process_never_sign_the_same_timestamp() -> None:
+    auths = [sdk.PipaiAuth("pk_shared", "s") for _ in range(5)]
+    stamps = [a._timestamp() for _ in range(200) for a in auths]
+    assert len(set(stamps)) == len(stamps)
+
+
 def test_credentials_from_env_then_demo_key(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIPAI_API_KEY", raising=False)
