@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup kafka lint bench chaos clean
+.PHONY: run test setup kafka lint bench chaos fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,12 +31,19 @@ lint: setup
 chaos: setup
 	$(VENV)/bin/pipai chaos --seed $${SEED:-1} --iterations $${ITERATIONS:-100}
 
+# Schemathesis at depth: 1,000 examples per operation and phase, and as many stateful
+# scenarios along the OpenAPI links (CI runs the same test with 40): EXAMPLES=200 make fuzz
+fuzz: setup
+	PIPAI_FUZZ_EXAMPLES=$${EXAMPLES:-1000} $(PY) -m pytest -q \
+		tests/integration/test_api_schemathesis.py
+
 bench: setup
 	$(PY) -m pip install -q -c constraints.txt -e ".[test,bench]"
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.event_log
 	$(PY) -m benchmarks.latency
 	$(PY) -m benchmarks.api
+	$(PY) -m benchmarks.sweep
 
 clean:
 	rm -rf $(VENV) .cache .pipai

@@ -119,6 +119,40 @@ def _add_request_bodies(schema: dict[str, Any]) -> None:
         components[model.__name__] = body
 
 
+# OpenAPI links (what a client, and schemathesis' stateful phase, may call next with an
+# id from a created resource): operationId -> the operations that take that id.
+_JOB_ID = {"job_id": "$response.body#/id"}
+_SWEEP_ID = {"sweep_id": "$response.body#/id"}
+_LINKS: dict[str, tuple[str, dict[str, str], tuple[str, ...]]] = {
+    "create_job_v1_backtest_jobs_post": ("201", _JOB_ID, (
+        "get_job_v1_backtest_jobs__job_id__get",
+        "job_events_v1_backtest_jobs__job_id__events_get",
+        "cancel_job_v1_backtest_jobs__job_id__cancel_post",
+        "get_result_v1_backtest_jobs__job_id__result_get",
+        "job_trades_v1_backtest_jobs__job_id__trades_get",
+        "job_equity_v1_backtest_jobs__job_id__equity_get",
+        "label_job_v1_backtest_jobs__job_id__patch",
+        "job_labels_v1_backtest_jobs__job_id__labels_get")),
+    "create_sweep_v1_backtest_sweeps_post": ("201", _SWEEP_ID, (
+        "get_sweep_v1_backtest_sweeps__sweep_id__get",
+        "cancel_sweep_v1_backtest_sweeps__sweep_id__cancel_post",
+        "sweep_leaderboard_v1_backtest_sweeps__sweep_id__leaderboard_get",
+        "sweep_walk_forward_v1_backtest_sweeps__sweep_id__walk_forward_get")),
+}
+
+
+def _add_links(schema: dict[str, Any]) -> None:
+    operations = {op["operationId"]: op for ops in schema["paths"].values()
+                  for op in ops.values()}
+    for source, (status, parameters, targets) in _LINKS.items():
+        response = operations[source]["responses"][status]
+        missing = [t for t in targets if t not in operations]
+        if missing:
+            raise KeyError(f"OpenAPI links to unknown operations: {missing}")
+        response["links"] = {target: {"operationId": target, "parameters": dict(parameters)}
+                             for target in targets}
+
+
 def install_openapi(app: FastAPI) -> None:
     """The signing headers as security schemes, required together on every operation."""
 
@@ -141,6 +175,7 @@ def install_openapi(app: FastAPI) -> None:
         schema["security"] = [{name: [] for name in schemes}]
         _add_edge_responses(schema)
         _add_request_bodies(schema)
+        _add_links(schema)
         for (path, method, status), example in _OK_EXAMPLES.items():
             content = schema["paths"][path][method]["responses"][status]["content"]
             content["application/json"]["example"] = example

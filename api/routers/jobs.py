@@ -310,7 +310,13 @@ async def get_result(job_id: str, request: Request) -> Any:
     return Response(await jobs.result(job_id, state.attempt), media_type="application/json")
 
 
-_EVENTS_OK = {"text/event-stream": {"schema": {"type": "string"}, "example":
+# One Server-Sent Event (a frame: its `id`, `event` and `data` fields; `data` is the
+# event as JSON text): what each frame of the stream is, as SSE-aware tools check it.
+_SSE_FRAME = {"type": "object", "required": ["id", "event", "data"], "properties": {
+    "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the event's seq"},
+    "event": {"type": "string", "description": "the event's type"},
+    "data": {"type": "string", "description": "the event as JSON"}}}
+_EVENTS_OK = {"text/event-stream": {"schema": _SSE_FRAME, "example":
               'id: 1\nevent: JobAccepted\ndata: {"type": "JobAccepted", "seq": 1, ...}\n\n'}}
 
 

@@ -1,12 +1,16 @@
 """OpenAPI is the truth: schemathesis fuzzes every operation of the live API, signing each
 request, and finds no 5xx and no response that breaks the document.
 
-Bounded: MAX_EXAMPLES per operation and phase. The stack gets a large weight budget
+Bounded: MAX_EXAMPLES per operation and phase (`PIPAI_FUZZ_EXAMPLES`, 40 by default;
+`make fuzz` runs 1,000), and as many stateful scenarios, which follow the document's
+OpenAPI links (create -> get, events, cancel, result, trades, equity, labels; a sweep's
+likewise) with the ids the API really answered. The stack gets a large weight budget
 so fuzzing measures conformance, not the rate limit (tested in tests/api).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -27,7 +31,15 @@ from tests.integration.conftest import LiveStack
 from tests.integration.signed_stack import base_url, signed_settings, start_signed_stack
 
 pytestmark = pytest.mark.integration
-MAX_EXAMPLES = 40
+MAX_EXAMPLES = int(os.environ.get("PIPAI_FUZZ_EXAMPLES", "40"))
+# Two checks do not fit a signed API with semantic validation:
+# - ignored_auth: schemathesis fills the signing headers with random values and expects
+#   401, but `signer` replaces them with a valid signature. Refusing bad signatures is
+#   what tests/api/test_security.py and test_api_security.py check, code by code.
+# - positive_data_acceptance: schema-valid is not always valid: an opaque cursor must be
+#   one we issued, template params are checked against the template's own schema, and
+#   the seed pages answer those with 400 INVALID_PARAMETER.
+EXCLUDED = [checks.ignored_auth, checks.positive_data_acceptance]
 
 
 class SignRequests(requests.auth.AuthBase):
@@ -84,12 +96,25 @@ def test_api_conforms_to_its_openapi(case: schemathesis.Case, signer: SignReques
                                      fuzzed: LiveStack) -> None:
     response = case.call(base_url=base_url(fuzzed.settings), auth=signer, timeout=30)
     assert response.status_code < 500, response.text
-    # Two checks do not fit a signed API with semantic validation:
-    # - ignored_auth: schemathesis fills the signing headers with random values and expects
-    #   401, but `signer` replaces them with a valid signature. Refusing bad signatures is
-    #   what tests/api/test_security.py and test_api_security.py check, code by code.
-    # - positive_data_acceptance: schema-valid is not always valid: an opaque cursor must be
-    #   one we issued, template params are checked against the template's own schema, and
-    #   the seed pages answer those with 400 INVALID_PARAMETER.
-    case.validate_response(response, excluded_checks=[checks.ignored_auth,
-                                                      checks.positive_data_acceptance])
+    case.validate_response(response, excluded_checks=EXCLUDED)
+
+
+def test_linked_calls_conform_too(signer: SignRequests, fuzzed: LiveStack) -> None:
+    """Stateful: scenarios of linked calls on resources the API created."""
+    url = base_url(fuzzed.settings)
+    links = sum(len(r.get("links", {})) for ops in DOCUMENT["paths"].values()
+                for op in ops.values() for r in op["responses"].values())
+    assert links >= 12  # create job and create sweep link to what takes their ids
+
+    class Signed(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
+            return {"base_url": url, "auth": signer, "timeout": 30}
+
+        def validate_response(self, response: object, case: schemathesis.Case,
+                              additional_checks: object = None, **kwargs: object) -> None:
+            assert getattr(response, "status_code", 0) < 500, getattr(response, "text", "")
+            case.validate_response(response, excluded_checks=EXCLUDED)
+
+    Signed.run(settings=settings(max_examples=MAX_EXAMPLES, deadline=None,
+                                 stateful_step_count=6,
+                                 suppress_health_check=list(HealthCheck)))
