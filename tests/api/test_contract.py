@@ -133,3 +133,15 @@ def test_openapi_documents_202_pending_for_commands(harness: ApiHarness) -> None
         assert pending["content"]["application/json"]["example"] == examples.PENDING
         assert {"Location", "X-PipAI-Used-Weight-1m"} <= set(pending["headers"])
     assert "202" not in paths[JOB + "/{job_id}"]["get"]["responses"]
+
+
+def test_the_event_stream_is_documented_frame_by_frame(harness: ApiHarness) -> None:
+    """Each SSE frame is an object of id, event and data (schemathesis' stateful phase
+    checks every frame against it: the document once said a frame was a string)."""
+    document = harness.client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/backtest/jobs/{job_id}/events"]["get"]
+    frame = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert frame["type"] == "object" and set(frame["required"]) == {"id", "event", "data"}
+    links = document["paths"]["/v1/backtest/jobs"]["post"]["responses"]["201"]["links"]
+    assert links["job_events_v1_backtest_jobs__job_id__events_get"]["parameters"] == {
+        "job_id": "$response.body#/id"}
