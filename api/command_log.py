@@ -15,7 +15,9 @@ The API may answer 503 ("nothing was accepted") only when a command is known
 The queue is purged after `queue_patience_s` and `message.timeout.ms` is
 longer than that, so a message still undelivered then is either purged (never
 sent) or in flight (its report comes within the message timeout; librdkafka
-sets a ProduceRequest's timeout to its oldest message's). docs/api.md.
+sets a ProduceRequest's timeout to its oldest message's). A purge empties the
+producer's whole queue; a command it took before its own patience ran out is
+queued again, so no request is answered 503 on a neighbour's timing. docs/api.md.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class CommandLog:
             self.producer.list_topics(topic, timeout=self.message_timeout_s)
         except KafkaException as exc:
             log.warning("command_log_not_ready", error=str(exc))
+        self.requeued = 0  # commands queued again after a neighbour's purge took them
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="command-log", daemon=True)
         self._poller.start()
@@ -85,20 +88,33 @@ class CommandLog:
         self.producer.purge(in_queue=True, in_flight=False, blocking=True)
 
     async def append(self, key: bytes, value: bytes) -> Delivery:
+        """Where the command is once its own patience is spent, at the latest. The purge
+        at a command's patience takes every queued command of the producer with it (one
+        librdkafka queue); a neighbour purged before its own patience ran out was never
+        sent, so it queues itself again: each answer depends on its own command alone."""
         loop = asyncio.get_running_loop()
-        report: asyncio.Future[Delivery] = loop.create_future()
+        patience_ends = loop.time() + self.queue_patience_s
+        while True:
+            report: asyncio.Future[Delivery] = loop.create_future()
 
-        def delivered(error: KafkaError | None, _msg: Any) -> None:
-            loop.call_soon_threadsafe(_settle, report, delivery_of(error))
+            def delivered(error: KafkaError | None, _msg: Any,
+                          report: asyncio.Future[Delivery] = report) -> None:
+                loop.call_soon_threadsafe(_settle, report, delivery_of(error))
 
-        try:
-            self.producer.produce(self.topic, key=key, value=value, on_delivery=delivered)
-        except (KafkaException, BufferError) as exc:
-            log.warning("command_not_queued", error=str(exc))
-            return Delivery.NOT_ON_LOG
-        done, _ = await asyncio.wait({report}, timeout=self.queue_patience_s)
-        if not done:
-            await loop.run_in_executor(None, self._purge_queued)
+            try:
+                self.producer.produce(self.topic, key=key, value=value, on_delivery=delivered)
+            except (KafkaException, BufferError) as exc:
+                log.warning("command_not_queued", error=str(exc))
+                return Delivery.NOT_ON_LOG
+            done, _ = await asyncio.wait({report}, timeout=max(0.0, patience_ends - loop.time()))
+            if not done:
+                break  # our patience is spent: purge below
+            if report.result() is Delivery.NOT_ON_LOG and loop.time() < patience_ends:
+                self.requeued += 1
+                log.info("command_requeued_after_neighbours_purge", requeued=self.requeued)
+                continue
+            return report.result()
+        await loop.run_in_executor(None, self._purge_queued)
         try:
             # The report comes within the message timeout (its scanner runs each second).
             return await asyncio.wait_for(report, self.message_timeout_s + 2.0)
