@@ -10,6 +10,7 @@ figure that is not defined for the data is None.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,14 +124,32 @@ def period_returns(times_ms: np.ndarray, equity: np.ndarray,
     over the equity before its first bar, less 1."""
     if equity.shape[0] < 2:
         return []
-    unit = "M" if period == "month" else "Y"
-    periods = (times_ms[1:] - 1).astype("datetime64[ms]").astype(f"datetime64[{unit}]")
-    last = np.flatnonzero(np.r_[periods[1:] != periods[:-1], True]) + 1  # index into equity
+    last, labels = _period_ends(times_ms, "M" if period == "month" else "Y")
     before = equity[np.r_[0, last[:-1]]]
     values = equity[last]
     returns = np.where(before > 0.0, values / np.where(before > 0.0, before, 1.0) - 1.0, 0.0)
-    labels = periods[last - 1].astype(str)
-    return [(str(label), float(value)) for label, value in zip(labels, returns, strict=True)]
+    return [(label, float(value)) for label, value in zip(labels, returns.tolist(),
+                                                           strict=True)]
+
+
+_PERIOD_ENDS: OrderedDict[tuple[bytes, str], tuple[np.ndarray, list[str]]] = OrderedDict()
+_PERIOD_ENDS_KEPT = 16
+
+
+def _period_ends(times_ms: np.ndarray, unit: str) -> tuple[np.ndarray, list[str]]:
+    """(index into the curve of each period's last point, the periods' labels), kept for
+    the last few time columns: a sweep's children share theirs, and the calendar
+    arithmetic was most of a one-year 1h child's returns section."""
+    key = (np.ascontiguousarray(times_ms, dtype=np.int64).tobytes(), unit)
+    found = _PERIOD_ENDS.get(key)
+    if found is None:
+        periods = (times_ms[1:] - 1).astype("datetime64[ms]").astype(f"datetime64[{unit}]")
+        last = np.flatnonzero(np.r_[periods[1:] != periods[:-1], True]) + 1
+        found = (last, [str(label) for label in periods[last - 1].astype(str)])
+        if len(_PERIOD_ENDS) >= _PERIOD_ENDS_KEPT:
+            _PERIOD_ENDS.popitem(last=False)
+        _PERIOD_ENDS[key] = found
+    return found
 
 
 def lttb(x: np.ndarray, y: np.ndarray, points: int) -> np.ndarray:
