@@ -47,7 +47,12 @@ def _wait_all_terminal(live: LiveStack, ids: list[str], timeout_s: float) -> dic
         assert view_page.status_code == 200
         statuses = {}
         for job_id in ids:
-            statuses[job_id] = live.client.get(f"/v1/backtest/jobs/{job_id}").json()["status"]
+            response = live.client.get(f"/v1/backtest/jobs/{job_id}")
+            if response.status_code == 503:  # the replica catching up: asked again below
+                statuses[job_id] = "unavailable"
+                continue
+            assert response.status_code == 200, (job_id, response.status_code, response.text)
+            statuses[job_id] = response.json()["status"]
         if all(s in ("done", "failed", "cancelled") for s in statuses.values()):
             return statuses
         time.sleep(0.5)  # poll interval; the deadline bounds the wait
