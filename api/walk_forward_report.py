@@ -22,14 +22,12 @@ from api.replica import JobsReplica
 from engine.results import fixed_all, format_metrics
 from engine.stitch import Run, stitch
 from jobs.state import JobState
-from jobs.statuses import CANCELLED, DONE, FAILED, QUEUED, RUNNING
+from jobs.statuses import CANCELLED, DONE, QUEUED, RUNNING, TERMINAL
 from jobs.sweep_events import NO_CHOICE
 from jobs.sweep_space import SweepSpec, spec_of, varied
 from jobs.sweep_state import SweepState, child_job_id
 from jobs.walk_forward import WalkForward, Window
 from projections.jobs_view import JobsView
-
-TERMINAL = frozenset({DONE, FAILED, CANCELLED})
 
 
 async def walk_forward_report(jobs: JobsReplica, state: SweepState) -> dict[str, Any] | None:
@@ -45,11 +43,10 @@ async def walk_forward_report(jobs: JobsReplica, state: SweepState) -> dict[str,
     runs = [await _run(jobs, test) for _, test in tested if isinstance(test, JobState)]
     stitched = stitch(runs)
     equity_text = fixed_all(stitched.equity.tolist(), 2)
-    published = dataclasses.replace(  # the metrics of the points as published
-        stitched, equity=np.asarray([float(e) for e in equity_text], dtype=np.float64),
-        pnl=np.concatenate([r.pnl * float(repr(s)) for r, s in zip(runs, stitched.scales,
-                                                                     strict=True)])
-        if runs else stitched.pnl)
+    # the metrics of the points as published (the trades' pnl is already scaled, and
+    # `repr` of a scale reads back as the same float)
+    published = dataclasses.replace(
+        stitched, equity=np.asarray([float(e) for e in equity_text], dtype=np.float64))
     for (w, _), scale in zip(tested, stitched.scales, strict=True):
         windows[w]["scale"] = repr(scale)
     times = [iso(int(t)) for t in stitched.times_ms.tolist()]
